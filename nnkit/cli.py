@@ -1,0 +1,202 @@
+"""The command line: `python -m nnkit data|models|train|runs|sweep ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+
+from nnkit import data, models, paths
+from nnkit.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, RunConfig, validate
+from nnkit.events import Callback, EpochEnd, RunEnd, RunStart
+from nnkit.runs import RunStore, StoreError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_STOPPED = 0, 1, 2, 3, 4
+
+
+class ProgressPrinter(Callback):
+    """Prints one line per epoch to stderr (stdout's last line is the JSON result)."""
+
+    def on_run_start(self, e: RunStart) -> None:
+        print(f"run {e.run_id}: {e.num_params:,} parameters on {e.device}, {e.train_size} "
+              f"training images, {e.epochs} epochs of {e.steps_per_epoch} steps", file=sys.stderr)
+
+    def on_epoch_end(self, e: EpochEnd) -> None:
+        val = f"  val {e.val_accuracy:.4f}" if e.val_accuracy is not None else ""
+        test = f"  test {e.test_accuracy:.4f}" if e.test_accuracy is not None else ""
+        print(f"epoch {e.epoch:3d}  loss {e.train_loss:.4f}  train {e.train_accuracy:.4f}{val}"
+              f"{test}  {e.images_per_second:,.0f} img/s  {e.seconds:.1f} s", file=sys.stderr)
+
+    def on_run_end(self, e: RunEnd) -> None:
+        print(f"{e.status}: {e.message}", file=sys.stderr)
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    """One --option per RunConfig field, typed from its default."""
+    choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES,
+               "dataset": tuple(data.DATASETS), "model": (*models.PRESETS, "custom")}
+    for f in fields(RunConfig):
+        if f.name == "spec":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(f.default)
+        kw = {"dest": f.name, "default": None, "help": f"default {f.default}"}
+        if f.name in choices:
+            kw["choices"] = choices[f.name]
+        p.add_argument(flag, type=_bool if kind is bool else kind, **kw)
+    p.add_argument("--hidden", help="dense hidden widths for a custom MLP, e.g. 500,300")
+    p.add_argument("--activation", choices=tuple(models.ACTIVATIONS), help="custom MLP activation")
+    p.add_argument("--dropout", type=float, help="custom MLP dropout")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """A RunConfig from parsed options (unset ones keep their defaults)."""
+    values = {f.name: getattr(args, f.name) for f in fields(RunConfig)
+              if f.name != "spec" and getattr(args, f.name, None) is not None}
+    cfg = RunConfig(**values)
+    if args.hidden is not None or args.activation or args.dropout is not None:
+        base = cfg.model_spec() if cfg.model not in ("custom",) else models.ModelSpec()
+        if base.kind != "mlp" and args.hidden is not None:
+            raise ConfigError("hidden", "only an MLP preset takes --hidden")
+        changes = {}
+        if args.hidden is not None:
+            try:
+                changes["hidden"] = tuple(int(h) for h in args.hidden.split(",") if h.strip())
+            except ValueError:
+                raise ConfigError("hidden", f"must be widths like 500,300 (got {args.hidden!r})")
+        if args.activation:
+            changes["activation"] = args.activation
+        if args.dropout is not None:
+            changes["dropout"] = args.dropout
+        cfg = cfg.with_changes(model="custom", spec=models.with_overrides(base, **changes))
+    return cfg
+
+
+def cmd_train(args) -> int:
+    from nnkit.runner import run_and_store
+
+    cfg = config_from_args(args)
+    errors = validate(cfg)
+    if errors:
+        for e in errors:
+            print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    store = RunStore()
+    run_id, result = run_and_store(cfg, store, callbacks=[ProgressPrinter()], name=args.name or "")
+    end = result.end
+    out = {"run_id": run_id, "status": end.status, "message": end.message,
+           "test_accuracy": end.test_accuracy, "test_loss": end.test_loss,
+           "train_seconds": round(end.train_seconds, 3),
+           "images_per_second": round(end.metrics.get("images_per_second", 0.0), 1),
+           "epochs_done": end.metrics.get("epochs_done"), "device": result.device,
+           "num_params": sum(p.numel() for p in result.model.parameters())}
+    if result.notice:
+        out["notice"] = result.notice
+    print(json.dumps(out))
+    return {"finished": EXIT_OK, "diverged": EXIT_DIVERGED, "stopped": EXIT_STOPPED}.get(
+        end.status, EXIT_ERROR)
+
+
+def cmd_data_prepare(args) -> int:
+    names = [args.dataset] if args.dataset != "all" else ["mnist"]
+    for name in names:
+        root = data.prepare(name, log=lambda m: print(m, file=sys.stderr))
+        print(f"{name}: ready in {root}")
+    return EXIT_OK
+
+
+def cmd_models(args) -> int:
+    print(f"{'preset':<14} {'params':>9}  description")
+    for name, (spec, about) in models.PRESETS.items():
+        shape = (3, 32, 32) if name == "vgg-small" else (1, 28, 28)
+        n = models.num_params(models.build_model(spec, shape, 10))
+        print(f"{name:<14} {n:>9,}  {about}")
+    return EXIT_OK
+
+
+def _fmt(x, spec=".4f"):
+    return "-" if x is None else format(x, spec)
+
+
+def cmd_runs_list(args) -> int:
+    store = RunStore()
+    store.recover_interrupted()
+    runs = store.list()
+    if not runs:
+        print(f"no runs yet in {store.path}")
+        return EXIT_OK
+    print(f"{'id':<23} {'status':<11} {'dataset':<13} {'model':<12} {'ep':>3} {'best':>7} "
+          f"{'final':>7} {'seconds':>8}  name")
+    for r in runs:
+        print(f"{r.id:<23} {r.status:<11} {r.dataset:<13} {r.model:<12} {r.epochs_done:>3} "
+              f"{_fmt(r.best_test_accuracy):>7} {_fmt(r.final_test_accuracy):>7} "
+              f"{_fmt(r.train_seconds, '.1f'):>8}  {r.name}")
+    return EXIT_OK
+
+
+def cmd_runs_show(args) -> int:
+    store = RunStore()
+    store.recover_interrupted()
+    r = store.get(args.run_id)
+    if r is None:
+        print(f"error: no run {args.run_id!r} in {store.path}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{r.id}  {r.name}\nstatus: {r.status}  {r.message}\ndevice: {r.device}  parameters: "
+          f"{r.num_params}\nconfig: {r.config.to_json()}")
+    print(f"{'epoch':>5} {'loss':>8} {'train':>7} {'val':>7} {'test':>7} {'img/s':>8} {'s':>7}")
+    for e in store.epochs(r.id):
+        print(f"{e['epoch']:>5} {_fmt(e['train_loss']):>8} {_fmt(e['train_accuracy']):>7} "
+              f"{_fmt(e['val_accuracy']):>7} {_fmt(e['test_accuracy']):>7} "
+              f"{_fmt(e['images_per_second'], ',.0f'):>8} {_fmt(e['seconds'], '.1f'):>7}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nnkit", description="Train and inspect small "
+                                f"neural networks. Files live in {paths.home()} ($NNKIT_HOME).")
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("data", help="prepare datasets").add_subparsers(dest="action", required=True)
+    dp = d.add_parser("prepare", help="fetch and verify a dataset's files")
+    dp.add_argument("--dataset", default="mnist", choices=(*data.DATASETS, "all"))
+    dp.set_defaults(func=cmd_data_prepare)
+    sub.add_parser("models", help="list model presets").set_defaults(func=cmd_models)
+    t = sub.add_parser("train", help="train a model and store the run")
+    _add_config_options(t)
+    t.add_argument("--name", help="a name for the run")
+    t.set_defaults(func=cmd_train)
+    r = sub.add_parser("runs", help="stored runs").add_subparsers(dest="action", required=True)
+    r.add_parser("list", help="all runs").set_defaults(func=cmd_runs_list)
+    rs = r.add_parser("show", help="one run's config and epochs")
+    rs.add_argument("run_id")
+    rs.set_defaults(func=cmd_runs_show)
+    try:
+        from nnkit import sweep
+
+        sweep.add_cli(sub)
+    except ImportError:
+        pass
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, data.DataError, models.SpecError, StoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - one clear line, never a traceback
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_ERROR

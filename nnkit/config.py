@@ -1,0 +1,148 @@
+"""A run's whole configuration: one frozen dataclass, saved with every run as plain JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+
+from nnkit import data, models
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("none", "step", "cosine", "onecycle")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # data
+    dataset: str = "mnist"  # mnist | fashion-mnist | cifar10 | moons | circles | xor | spiral | gaussians
+    normalize: bool = True  # subtract the dataset mean, divide by its std
+    train_subset: int = 0  # use only the first N training images (0 = all)
+    val_fraction: float = 0.0  # share of the training images held out for validation
+    toy_size: int = 1000  # points in a toy 2-D training set
+    toy_noise: float = 0.2  # noise of a toy 2-D set
+    # model
+    model: str = "fast-cnn"  # a preset name, or "custom" with `spec`
+    spec: models.ModelSpec | None = None  # the architecture when model == "custom"
+    # optimization
+    optimizer: str = "adamw"  # sgd | adam | adamw | rmsprop
+    lr: float = 1e-2  # learning rate (the peak rate under one-cycle)
+    momentum: float = 0.9  # SGD and RMSprop momentum
+    nesterov: bool = False  # SGD only
+    weight_decay: float = 1e-4  # L2 penalty (decoupled for AdamW)
+    batch_size: int = 128
+    epochs: int = 2
+    schedule: str = "onecycle"  # none | step | cosine | onecycle
+    step_size: int = 1  # epochs between decays for the step schedule
+    gamma: float = 0.5  # decay factor for the step schedule
+    label_smoothing: float = 0.0
+    seed: int = 0  # same seed and config on the CPU -> same curves
+    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
+    eval_each_epoch: bool = True  # test-set evaluation after every epoch, not only at the end
+
+    def model_spec(self) -> models.ModelSpec:
+        """The architecture: the preset's, or the custom spec."""
+        if self.model == "custom":
+            if self.spec is None:
+                raise ConfigError("spec", "a custom model needs a spec")
+            return self.spec
+        return models.preset(self.model)
+
+    def to_json(self) -> str:
+        """Plain JSON (asdict)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @staticmethod
+    def from_dict(d: dict) -> RunConfig:
+        """Build from a dict such as to_json's; unknown keys raise ConfigError."""
+        names = {f.name for f in fields(RunConfig)}
+        unknown = set(d) - names
+        if unknown:
+            raise ConfigError(sorted(unknown)[0], "is not a run setting")
+        d = dict(d)
+        if d.get("spec") is not None and not isinstance(d["spec"], models.ModelSpec):
+            d["spec"] = models.ModelSpec.from_dict(d["spec"])
+        return RunConfig(**d)
+
+    @staticmethod
+    def from_json(text: str) -> RunConfig:
+        return RunConfig.from_dict(json.loads(text))
+
+    def with_changes(self, **changes) -> RunConfig:
+        """A copy with fields replaced."""
+        return replace(self, **changes)
+
+
+class ConfigError(ValueError):
+    """An invalid setting; `field` names it and the message gives the allowed range."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def _range(errors, name, value, lo, hi, lo_open=False, kind=float):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int and not isinstance(value, int):
+        ok = False
+    if ok and value == value:  # NaN fails the comparisons below
+        above = value > lo if lo_open else value >= lo
+        if above and value <= hi:
+            return
+    bracket = "(" if lo_open else "["
+    what = "a whole number" if kind is int else "a number"
+    errors.append(ConfigError(name, f"must be {what} in {bracket}{lo:g}, {hi:g}] (got {value!r})"))
+
+
+def validate(cfg: RunConfig) -> list[ConfigError]:
+    """Every problem with the config, each naming its field and the allowed range."""
+    errors: list[ConfigError] = []
+    if cfg.dataset not in data.DATASETS:
+        errors.append(ConfigError("dataset", f"must be one of {', '.join(data.DATASETS)} "
+                                  f"(got {cfg.dataset!r})"))
+    if cfg.model != "custom" and cfg.model not in models.PRESETS:
+        errors.append(ConfigError("model", f"must be a preset ({', '.join(models.PRESETS)}) or "
+                                  f"'custom' (got {cfg.model!r})"))
+    if cfg.optimizer not in OPTIMIZERS:
+        errors.append(ConfigError("optimizer", f"must be one of {', '.join(OPTIMIZERS)} "
+                                  f"(got {cfg.optimizer!r})"))
+    if cfg.schedule not in SCHEDULES:
+        errors.append(ConfigError("schedule", f"must be one of {', '.join(SCHEDULES)} "
+                                  f"(got {cfg.schedule!r})"))
+    if cfg.device not in DEVICES:
+        errors.append(ConfigError("device", f"must be one of {', '.join(DEVICES)} "
+                                  f"(got {cfg.device!r})"))
+    _range(errors, "lr", cfg.lr, 0, 10, lo_open=True)
+    _range(errors, "momentum", cfg.momentum, 0, 0.999)
+    _range(errors, "weight_decay", cfg.weight_decay, 0, 1)
+    _range(errors, "batch_size", cfg.batch_size, 1, 65536, kind=int)
+    _range(errors, "epochs", cfg.epochs, 1, 1000, kind=int)
+    _range(errors, "step_size", cfg.step_size, 1, 1000, kind=int)
+    _range(errors, "gamma", cfg.gamma, 0, 1, lo_open=True)
+    _range(errors, "label_smoothing", cfg.label_smoothing, 0, 0.99)
+    _range(errors, "val_fraction", cfg.val_fraction, 0, 0.5)
+    _range(errors, "train_subset", cfg.train_subset, 0, 10_000_000, kind=int)
+    _range(errors, "toy_size", cfg.toy_size, 20, 1_000_000, kind=int)
+    _range(errors, "toy_noise", cfg.toy_noise, 0, 5)
+    _range(errors, "seed", cfg.seed, 0, 2**31 - 1, kind=int)
+    if cfg.nesterov and (cfg.optimizer != "sgd" or cfg.momentum <= 0):
+        errors.append(ConfigError("nesterov", "needs the sgd optimizer with momentum > 0"))
+    if not errors:
+        try:
+            spec = cfg.model_spec()
+            ds = data.info(cfg.dataset)
+            models.check_spec(spec, ds.input_shape)
+            if spec.engine == "numpy" and (cfg.optimizer != "sgd" or cfg.schedule != "none"):
+                errors.append(ConfigError("optimizer", "the NumPy engine trains with plain sgd "
+                                          "and no schedule"))
+        except (models.SpecError, ConfigError) as e:
+            errors.append(e if isinstance(e, ConfigError) else ConfigError("spec", str(e)))
+    return errors
+
+
+def check(cfg: RunConfig) -> RunConfig:
+    """Return cfg, or raise the first ConfigError."""
+    errors = validate(cfg)
+    if errors:
+        raise errors[0]
+    return cfg

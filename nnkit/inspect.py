@@ -1,0 +1,214 @@
+"""Looking inside a trained model: first-layer templates, activations, feature maps.
+
+Pure functions over torch modules and tensors; the views decide how to draw the arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+# Modules that may follow a Conv2d inside its block; feature_maps shows the map after them.
+_CONV_FOLLOWERS = (nn.BatchNorm2d, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh,
+                   nn.Sigmoid)
+
+
+def first_layer(model: nn.Module) -> nn.Module:
+    """The first nn.Linear or nn.Conv2d in model.modules() order."""
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            return m
+    raise ValueError("model has no nn.Linear or nn.Conv2d layer")
+
+
+def _channel_last(w: Tensor, channels: int) -> Tensor:
+    """(n, C, h, w) -> (n, h, w) for C == 1, (n, h, w, 3) for C == 3."""
+    return w[:, 0] if channels == 1 else w.permute(0, 2, 3, 1)
+
+
+def weight_templates(model: nn.Module, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """First-layer weights as images: Linear (units, H, W[, 3]), Conv2d (out, kh, kw[, 3])."""
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
+    c, h, w = input_shape
+    if c not in (1, 3):
+        raise ValueError(f"templates need 1 or 3 input channels, got input_shape {input_shape}")
+    layer = first_layer(model)
+    weight = layer.weight.detach().float().cpu()
+    if isinstance(layer, nn.Linear):
+        if layer.in_features != c * h * w:
+            raise ValueError(f"first Linear layer takes {layer.in_features} inputs, but "
+                             f"input_shape {tuple(input_shape)} has {c * h * w} values")
+        # nn.Flatten of (N, C, H, W) is channel-major, so each row reshapes to (C, H, W)
+        out = _channel_last(weight.reshape(-1, c, h, w), c)  # (units, H, W[, 3])
+    else:
+        if layer.in_channels != c or layer.groups != 1:
+            raise ValueError(f"first Conv2d layer takes {layer.in_channels} channels "
+                             f"(groups={layer.groups}), but input_shape {tuple(input_shape)} "
+                             f"has {c}")
+        out = _channel_last(weight, c)  # (out_ch, kh, kw[, 3])
+    return np.ascontiguousarray(out.numpy(), dtype=np.float32)
+
+
+def template_grid(templates: np.ndarray, ncols: int | None = None, pad: int = 1,
+                  per_tile_scale: bool = False) -> np.ndarray:
+    """Tile templates (n, h, w[, 3]) into one float32 image with NaN padding between tiles.
+
+    Tile i sits at row i // ncols, column i % ncols, its top-left corner at
+    (row * (h + pad), col * (w + pad)); unused cells and padding are NaN. Values are kept as
+    they are (one global scale) unless per_tile_scale divides each tile by its own max |value|.
+    """
+    t = np.asarray(templates, dtype=np.float32)
+    if t.ndim not in (3, 4) or (t.ndim == 4 and t.shape[3] != 3):
+        raise ValueError(f"templates must be (n, h, w) or (n, h, w, 3), got {t.shape}")
+    n, h, w = t.shape[:3]
+    if n == 0:
+        raise ValueError("templates is empty")
+    if pad < 0:
+        raise ValueError(f"pad must be >= 0, got {pad}")
+    if ncols is None:
+        ncols = math.ceil(math.sqrt(n))
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}")
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    if per_tile_scale:
+        flat = np.abs(t.reshape(n, -1))  # (n, h*w[*3])
+        scale = np.nanmax(np.where(np.isnan(flat), 0.0, flat), axis=1)  # (n,)
+        scale[scale == 0] = 1.0  # an all-zero tile stays zero
+        t = t / scale.reshape((n,) + (1,) * (t.ndim - 1))
+    extra = t.shape[3:]  # () or (3,)
+    cells = np.full((nrows * ncols, h + pad, w + pad) + extra, np.nan, dtype=np.float32)
+    cells[:n, :h, :w] = t
+    # (rows, cols, h+pad, w+pad, ...) -> (rows, h+pad, cols, w+pad, ...) -> one image
+    grid = cells.reshape((nrows, ncols, h + pad, w + pad) + extra).swapaxes(1, 2)
+    grid = grid.reshape((nrows * (h + pad), ncols * (w + pad)) + extra)
+    return grid[: grid.shape[0] - pad, : grid.shape[1] - pad]  # no padding after the last tile
+
+
+def symmetric_limit(a: np.ndarray | Tensor) -> float:
+    """Max |a| ignoring NaN, for a colour scale centred on zero (0.0 when nothing is finite)."""
+    arr = a.detach().cpu().numpy() if isinstance(a, Tensor) else np.asarray(a)
+    arr = np.abs(arr[np.isfinite(arr)])
+    return float(arr.max()) if arr.size else 0.0
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (CPU when it has none)."""
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _default_transform(x: Tensor) -> Tensor:
+    """uint8 -> float in [0, 1]; anything else -> float unchanged."""
+    return x.float().div(255.0) if x.dtype == torch.uint8 else x.float()
+
+
+def layer_activations(model: nn.Module, images: Tensor, layer: nn.Module,
+                      batch_size: int = 1000,
+                      transform: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    """Output of `layer` for every image, via a forward hook, in eval mode without gradients.
+
+    Each batch is moved to the model's device and passed through `transform` first (default:
+    uint8 -> [0, 1]; pass e.g. DataBundle.as_float to normalize like training). Returns a CPU
+    tensor (N, ...) in input order; the model's train/eval mode is restored afterwards.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    transform = transform or _default_transform
+    device = _model_device(model)
+    outputs: list[Tensor] = []
+    hook = layer.register_forward_hook(lambda _m, _i, out: outputs.append(out.detach().cpu()))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(images), batch_size):
+                model(transform(images[start:start + batch_size].to(device)))
+    finally:
+        hook.remove()
+        model.train(was_training)
+    if len(outputs) != math.ceil(len(images) / batch_size):
+        raise ValueError(f"layer ran {len(outputs)} times for "
+                         f"{math.ceil(len(images) / batch_size)} batches; it must be part of "
+                         f"the model and run once per forward pass")
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def top_activating(model: nn.Module, images: Tensor, unit: int, k: int = 9,
+                   layer: nn.Module | None = None, batch_size: int = 1000,
+                   transform: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    """(indices, activations) of the k images that most excite `unit`, highest first.
+
+    The activation is the layer's output (before any ReLU); for a conv layer it is the mean of
+    the unit's channel over its feature map. `layer` defaults to first_layer(model); ties keep
+    index order.
+    """
+    layer = layer if layer is not None else first_layer(model)
+    acts = layer_activations(model, images, layer, batch_size, transform)  # (N, units[, h, w])
+    if acts.ndim > 2:
+        acts = acts.flatten(2).mean(dim=2)  # (N, channels): mean over each feature map
+    if not 0 <= unit < acts.shape[1]:
+        raise ValueError(f"unit must be in [0, {acts.shape[1]}), got {unit}")
+    values = acts[:, unit]  # (N,)
+    order = torch.sort(values, descending=True, stable=True).indices[:k]
+    return order, values[order]
+
+
+def _conv_followers(model: nn.Module) -> dict[nn.Conv2d, list[nn.Module]]:
+    """For each Conv2d inside an nn.Sequential, the BatchNorm/activation modules right after it."""
+    followers: dict[nn.Conv2d, list[nn.Module]] = {}
+    for seq in model.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        children = list(seq.children())
+        for i, m in enumerate(children):
+            if isinstance(m, nn.Conv2d):
+                after = []
+                for nxt in children[i + 1:]:
+                    if not isinstance(nxt, _CONV_FOLLOWERS):
+                        break
+                    after.append(nxt)
+                followers[m] = after
+    return followers
+
+
+def feature_maps(model: nn.Module, image: Tensor) -> list[tuple[str, Tensor]]:
+    """Every Conv2d's maps for one normalized float image (C, H, W), as ("conv1 (16x24x24)", maps).
+
+    Each map is shown after the BatchNorm/activation modules that directly follow its conv in
+    an nn.Sequential (what the next layer sees); maps are float CPU tensors (channels, h, w).
+    """
+    if image.ndim != 3 or not image.dtype.is_floating_point:
+        raise ValueError(f"image must be one float (C, H, W) tensor, got {image.dtype} "
+                         f"{tuple(image.shape)}")
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        return []
+    followers = _conv_followers(model)
+    captured: list[tuple[nn.Conv2d, Tensor]] = []
+
+    def keep(m: nn.Module, _inputs: tuple, out: Tensor) -> None:
+        captured.append((m, out.detach().clone()))  # clone: an inplace ReLU may follow
+
+    hooks = [c.register_forward_hook(keep) for c in convs]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(image.unsqueeze(0).to(_model_device(model)))  # (1, C, H, W)
+            maps = []
+            for conv, out in captured:
+                for f in followers.get(conv, []):
+                    out = f(out)  # eval mode: BatchNorm uses its running statistics
+                maps.append((conv, out[0].float().cpu()))  # (channels, h, w)
+    finally:
+        for hk in hooks:
+            hk.remove()
+        model.train(was_training)
+    number = {c: i + 1 for i, c in enumerate(convs)}
+    return [(f"conv{number[c]} ({'x'.join(str(s) for s in m.shape)})", m) for c, m in maps]
