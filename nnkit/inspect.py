@@ -32,25 +32,34 @@ def _channel_last(w: Tensor, channels: int) -> Tensor:
 
 def weight_templates(model: nn.Module, input_shape: tuple[int, int, int]) -> np.ndarray:
     """First-layer weights as images: Linear (units, H, W[, 3]), Conv2d (out, kh, kw[, 3])."""
+    layer = first_layer(model)
+    if isinstance(layer, nn.Conv2d) and layer.groups != 1:
+        raise ValueError(f"first Conv2d layer has groups={layer.groups}; templates need 1")
+    return templates_from_weight(layer.weight, input_shape)
+
+
+def templates_from_weight(weight: Tensor | np.ndarray,
+                          input_shape: tuple[int, int, int]) -> np.ndarray:
+    """A first-layer weight, (units, C*H*W) dense or (out, C, kh, kw) conv, as images."""
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (C, H, W), got {tuple(input_shape)}")
     c, h, w = input_shape
     if c not in (1, 3):
         raise ValueError(f"templates need 1 or 3 input channels, got input_shape {input_shape}")
-    layer = first_layer(model)
-    weight = layer.weight.detach().float().cpu()
-    if isinstance(layer, nn.Linear):
-        if layer.in_features != c * h * w:
-            raise ValueError(f"first Linear layer takes {layer.in_features} inputs, but "
+    weight = torch.as_tensor(weight).detach().float().cpu()
+    if weight.ndim == 2:
+        if weight.shape[1] != c * h * w:
+            raise ValueError(f"first Linear layer takes {weight.shape[1]} inputs, but "
                              f"input_shape {tuple(input_shape)} has {c * h * w} values")
         # nn.Flatten of (N, C, H, W) is channel-major, so each row reshapes to (C, H, W)
         out = _channel_last(weight.reshape(-1, c, h, w), c)  # (units, H, W[, 3])
-    else:
-        if layer.in_channels != c or layer.groups != 1:
-            raise ValueError(f"first Conv2d layer takes {layer.in_channels} channels "
-                             f"(groups={layer.groups}), but input_shape {tuple(input_shape)} "
-                             f"has {c}")
+    elif weight.ndim == 4:
+        if weight.shape[1] != c:
+            raise ValueError(f"first Conv2d layer takes {weight.shape[1]} channels, but "
+                             f"input_shape {tuple(input_shape)} has {c}")
         out = _channel_last(weight, c)  # (out_ch, kh, kw[, 3])
+    else:
+        raise ValueError(f"a first-layer weight is 2-D or 4-D, got shape {tuple(weight.shape)}")
     return np.ascontiguousarray(out.numpy(), dtype=np.float32)
 
 

@@ -77,9 +77,9 @@ def run_and_store(cfg: RunConfig, store: RunStore, *, run_id: str | None = None,
                   bundle: data.DataBundle | None = None, name: str = "") -> tuple[str, TrainResult]:
     """Train cfg, writing everything to the store; returns the run id and the result."""
     check(cfg)
-    run_id = run_id or store.create_run(cfg, name=name)
-    if bundle is None:
+    if bundle is None:  # before creating the run: missing data must not leave a ghost run
         bundle = load_bundle_for(cfg)
+    run_id = run_id or store.create_run(cfg, name=name)
     writer = StoreWriter(store, run_id, cfg, bundle.info)
     result = train(cfg, bundle, [writer, *callbacks], control, run_id)
     save_result(store, run_id, cfg, bundle.info, result)

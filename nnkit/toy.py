@@ -34,7 +34,7 @@ def _moons(counts: list[int], rng: np.random.Generator) -> np.ndarray:
 def _circles(counts: list[int], rng: np.random.Generator) -> np.ndarray:
     """Outer circle of radius 1 (class 0) around an inner one of radius CIRCLES_FACTOR."""
     parts = []
-    for radius, m in zip((1.0, CIRCLES_FACTOR), counts):
+    for radius, m in zip((1.0, CIRCLES_FACTOR), counts, strict=True):
         t = np.linspace(0.0, 2 * np.pi, m, endpoint=False)
         parts.append(radius * np.stack([np.cos(t), np.sin(t)], axis=1))
     return np.concatenate(parts)
@@ -43,8 +43,8 @@ def _circles(counts: list[int], rng: np.random.Generator) -> np.ndarray:
 def _xor(counts: list[int], rng: np.random.Generator) -> np.ndarray:
     """Uniform points in the four unit quadrants; same-sign quadrants are class 0."""
     parts = []
-    for quadrants, m in zip((((1, 1), (-1, -1)), ((1, -1), (-1, 1))), counts):
-        for signs, q in zip(quadrants, _split(m, 2)):
+    for quadrants, m in zip((((1, 1), (-1, -1)), ((1, -1), (-1, 1))), counts, strict=True):
+        for signs, q in zip(quadrants, _split(m, 2), strict=True):
             parts.append(rng.uniform(0.0, 1.0, (q, 2)) * np.array(signs))
     return np.concatenate(parts)
 

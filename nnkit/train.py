@@ -20,6 +20,7 @@ from nnkit.data import DataBundle
 from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
 
 EVAL_BATCH = 1000
+WEIGHTS_EVERY = 2.0  # seconds between first-layer copies sent to on_weights
 
 
 @dataclass
@@ -171,6 +172,8 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
         cb.on_run_start(start)
 
     history: list[EpochEnd] = []
+    first = next(p for p in model.parameters() if p.ndim in (2, 4))  # conv1 or the first dense
+    last_weights = time.perf_counter()
     train_seconds, epoch_seconds, step, images = 0.0, 0.0, 0, 0
     status, message = "finished", ""
     try:
@@ -193,6 +196,7 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                lr = opt.param_groups[0]["lr"]  # the rate this step used
                 if sched is not None:
                     sched.step()
                 step += 1
@@ -203,9 +207,13 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
                 correct += (logits.detach().argmax(1) == yb).sum()
                 seen += len(yb)
                 images += len(yb)
-                lr = opt.param_groups[0]["lr"]
                 for cb in callbacks:
                     cb.on_step_end(StepEnd(epoch, step, value, lr))
+                if time.perf_counter() - last_weights > WEIGHTS_EVERY:
+                    last_weights = time.perf_counter()
+                    w = first.detach().float().cpu().numpy().copy()
+                    for cb in callbacks:
+                        cb.on_weights(step, w)
                 epoch_seconds += time.perf_counter() - t0  # loss.item() synced the device
             train_seconds, epoch_seconds = train_seconds + epoch_seconds, 0.0
             val = (evaluate(model, data.val_x, data.val_y, data, channels_last=channels_last)

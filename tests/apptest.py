@@ -1,0 +1,55 @@
+"""Running the real app under Streamlit's AppTest, one page at a time."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # pages import `from pages import ui`
+
+
+def open_page(page: str, query: dict[str, str] | None = None, timeout: float = 60) -> AppTest:
+    """app.py switched to pages/<page>.py, run once, with fresh process-wide resources."""
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.switch_page(f"pages/{page}.py")
+    return at.run()
+
+
+def button(at: AppTest, label: str):
+    """The first button with this label."""
+    for b in at.button:
+        if b.label == label:
+            return b
+    raise AssertionError(f"no button {label!r}; buttons: {[b.label for b in at.button]}")
+
+
+def texts(at: AppTest) -> str:
+    """Everything the page says in markdown, alerts, captions and metrics, as one string."""
+    parts = []
+    for kind in ("markdown", "success", "info", "warning", "error", "caption", "subheader",
+                 "title"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    parts += [f"{m.label}: {m.value}" for m in at.metric]
+    return "\n".join(parts)
+
+
+def rerun_until(at: AppTest, predicate, timeout: float = 60, every: float = 0.5) -> AppTest:
+    """Rerun the page (run_every does not fire under AppTest) until predicate(at) holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        assert not at.exception, at.exception
+        if predicate(at):
+            return at
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; the page says:\n{texts(at)}")
+        time.sleep(every)

@@ -1,0 +1,30 @@
+"""Every test gets its own nnkit folder; only smoke tests see the real data folder."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import tiny_bundle as _tiny_bundle
+
+from nnkit import paths
+
+# Evaluated at import, before any test changes the environment: ~/.nnkit/data by default.
+REAL_DATA_DIR = paths.data_dir()
+
+
+@pytest.fixture(autouse=True)
+def nnkit_home(request, tmp_path, monkeypatch):
+    """NNKIT_HOME in a tmp folder; offline with an empty data folder unless marked smoke."""
+    home = tmp_path / "nnkit-home"
+    monkeypatch.setenv("NNKIT_HOME", str(home))
+    if request.node.get_closest_marker("smoke"):
+        monkeypatch.setenv("NNKIT_DATA", str(REAL_DATA_DIR))
+    else:
+        monkeypatch.setenv("NNKIT_DATA", str(tmp_path / "nnkit-data"))
+        monkeypatch.setenv("NNKIT_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture
+def tiny_bundle():
+    """The builder of tiny synthetic bundles (see tests/helpers.py)."""
+    return _tiny_bundle
