@@ -16,6 +16,7 @@ class RunControl:
         self._running = threading.Event()
         self._running.set()
         self._stop = threading.Event()
+        self.reason = "stopped by the user"
 
     def pause(self) -> None:
         """Hold the loop before its next step."""
@@ -25,8 +26,10 @@ class RunControl:
         """Let a paused loop go on."""
         self._running.set()
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "stopped by the user") -> None:
         """End the run before its next step, keeping what was learned."""
+        if not self._stop.is_set():
+            self.reason = reason
         self._stop.set()
         self._running.set()
 

@@ -7,6 +7,7 @@ restart loses nothing: the store is the truth, LiveRun only makes the live view 
 
 from __future__ import annotations
 
+import atexit
 import copy
 import queue
 import threading
@@ -116,8 +117,20 @@ class RunManager:
         self._live: dict[str, LiveRun] = {}
         self._controls: dict[str, RunControl] = {}
         self._done: dict[str, threading.Event] = {}
+        self._worker_idle = threading.Event()
+        self._worker_idle.set()
         self._worker = threading.Thread(target=self._work, name="nnkit-trainer", daemon=True)
         self._worker.start()
+        atexit.register(self.shutdown)
+
+    def shutdown(self, timeout: float = 20.0) -> None:
+        """Stop every run (each keeps what it learned) and let the worker finish its writes."""
+        with self.lock:
+            controls = [self._controls[r] for r, live in self._live.items() if live.active]
+        for control in controls:
+            control.stop("stopped because the app shut down")
+        if controls:
+            self._worker_idle.wait(timeout)
 
     # --- what pages call --------------------------------------------------------------
     def submit(self, cfg: RunConfig, name: str = "") -> str:
@@ -199,10 +212,13 @@ class RunManager:
     def _work(self) -> None:
         while True:
             run_id = self._queue.get()
+            self._worker_idle.clear()
             try:
                 self._train_one(run_id)
             finally:
                 self._done[run_id].set()
+                if self._queue.empty():
+                    self._worker_idle.set()
 
     def _train_one(self, run_id: str) -> None:
         live, control = self._live.get(run_id), self._controls[run_id]

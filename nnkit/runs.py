@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import shutil
 import sqlite3
 import time
@@ -277,9 +278,12 @@ def load_checkpoint_file(path: Path) -> dict:
         raise StoreError(f"{path}: no checkpoint (the run saved none, or it was deleted)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - corrupt, foreign and malicious files alike
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise StoreError(f"{path}: refused, not a readable nnkit checkpoint ({first})") from None
+    except pickle.UnpicklingError:  # weights_only refused a global: it could run code
+        raise StoreError(f"{path}: refused: it holds more than plain weights (a pickle that "
+                         "could run code), so it was not loaded") from None
+    except Exception as e:  # noqa: BLE001 - corrupt and foreign files alike
+        raise StoreError(f"{path}: refused, not a readable nnkit checkpoint "
+                         f"({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise StoreError(f"{path}: refused, not an nnkit checkpoint")
     try:

@@ -229,7 +229,7 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
                 cb.on_checkpoint(epoch, state)
                 cb.on_epoch_end(event)
     except StopTraining:
-        status, message = "stopped", f"stopped by the user after {step} steps"
+        status, message = "stopped", f"{control.reason} after {step} steps"
     except _Diverged as e:
         status, message = "diverged", str(e)
     train_seconds += epoch_seconds  # the part of an epoch cut short

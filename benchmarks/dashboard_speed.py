@@ -1,0 +1,89 @@
+"""Does the dashboard slow training? And how fast is the first page ready?
+
+Trains the same short MNIST run headless (the CLI, in its own process) and through the app (a
+real server, the Train page open in Chromium and polling every second), then again headless,
+and prints images/s of each and the ratio app / headless (the bar: at most 10 % slower). Also
+times `streamlit run` from start to a Train page with its button drawn (the bar: 5 s).
+
+    python benchmarks/dashboard_speed.py [--epochs 2] [--subset 20000] [--model fast-cnn]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+from harness import REAL_DATA, Server, launch_chromium, wait_for_app  # noqa: E402
+
+from nnkit.runs import RunStore  # noqa: E402
+
+
+def headless(home: Path, args: list[str]) -> float:
+    env = {**os.environ, "NNKIT_HOME": str(home), "NNKIT_DATA": str(REAL_DATA),
+           "NNKIT_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "nnkit", "train", *args], env=env, cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["images_per_second"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="fast-cnn")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--subset", type=int, default=20000)
+    a = p.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    query = {"model": a.model, "epochs": str(a.epochs), "train_subset": str(a.subset),
+             "eval_each_epoch": "0"}
+    cli_args = [f"--{k.replace('_', '-')}={'false' if v == '0' else v}" for k, v in query.items()]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        before = headless(tmp / "cli", cli_args)
+        t0 = time.perf_counter()
+        server = Server(tmp / "app")
+        healthy = time.perf_counter() - t0
+        try:
+            with sync_playwright() as pw:
+                browser = launch_chromium(pw)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(f"{server.url}/train?" + "&".join(f"{k}={v}" for k, v in query.items()))
+                page.get_by_role("button", name="Train", exact=True).wait_for()
+                ready = time.perf_counter() - t0
+                wait_for_app(page)
+                page.get_by_role("button", name="Train", exact=True).click()
+                store = RunStore(tmp / "app" / "runs.sqlite")
+                deadline = time.monotonic() + 900
+                while time.monotonic() < deadline:
+                    runs = store.list()
+                    if runs and runs[0].status in ("finished", "failed", "diverged"):
+                        break
+                    time.sleep(1)
+                run = store.list()[0]
+                in_app = run.images_per_second
+                browser.close()
+        finally:
+            server.stop()
+        after = headless(tmp / "cli2", cli_args)
+    cli = (before + after) / 2
+    print(f"{a.model}, {a.subset} images x {a.epochs} epochs")
+    print(f"headless (CLI), before and after: {before:,.0f} / {after:,.0f} images/s")
+    print(f"through the app, page polling:    {in_app:,.0f} images/s (status {run.status})")
+    print(f"app / headless: {in_app / cli:.3f} (bar: >= 0.90)")
+    print(f"server healthy after {healthy:.1f} s; Train page ready after {ready:.1f} s (bar: 5 s)")
+    print(json.dumps({"cli_ips": cli, "app_ips": in_app, "ratio": in_app / cli,
+                      "healthy_s": healthy, "first_page_s": ready}))
+
+
+if __name__ == "__main__":
+    main()
