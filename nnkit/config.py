@@ -183,6 +183,8 @@ def from_query(params: dict[str, str]) -> tuple[RunConfig, list[str]]:
                 values[f.name] = kind(raw)
         except (ValueError, TypeError, KeyError, json.JSONDecodeError):
             notices.append(f"{f.name}={raw[:40]!r} in the link is not valid; using the default")
+    if values.get("model") == "custom" and values.get("spec") is None:
+        values["spec"] = models.ModelSpec()  # "custom" alone starts from a plain MLP
     cfg = RunConfig(**values)
     for err in validate(cfg):  # readable but out of range: drop that field
         if err.field in values:

@@ -214,3 +214,22 @@ def load_bundle(name: str, *, normalize: bool = True, train_subset: int | None =
         val_x, val_y = train_x[val_idx], train_y[val_idx]
         train_x, train_y = train_x[tr_idx], train_y[tr_idx]
     return DataBundle(ds, train_x, train_y, val_x, val_y, test_x, test_y, normalize)
+
+
+def pixel_histogram(images: torch.Tensor) -> torch.Tensor:
+    """How many pixels take each value 0..255, per channel: (C, 256) int64 from uint8 images."""
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} "
+                         f"{tuple(images.shape)}")
+    return torch.stack([torch.bincount(images[:, c].reshape(-1), minlength=256)
+                        for c in range(images.shape[1])])
+
+
+def pixel_stats(counts: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std on the [0, 1] scale from a pixel_histogram (exact, float64)."""
+    values = torch.arange(256, dtype=torch.float64) / 255.0  # (256,)
+    counts = counts.double()  # (C, 256)
+    n = counts.sum(dim=1).clamp(min=1)  # (C,)
+    mean = (counts * values).sum(dim=1) / n
+    var = (counts * (values - mean[:, None]) ** 2).sum(dim=1) / n  # population variance
+    return tuple(mean.tolist()), tuple(var.sqrt().tolist())

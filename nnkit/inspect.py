@@ -221,3 +221,18 @@ def feature_maps(model: nn.Module, image: Tensor) -> list[tuple[str, Tensor]]:
         model.train(was_training)
     number = {c: i + 1 for i, c in enumerate(convs)}
     return [(f"conv{number[c]} ({'x'.join(str(s) for s in m.shape)})", m) for c, m in maps]
+
+
+def truncated_at(model: nn.Module, layer: nn.Module) -> nn.Module:
+    """The leading children of an nn.Sequential model through `layer`: all its output needs.
+
+    Running only that part makes top_activating on a first layer several times cheaper. The
+    part shares the model's modules (nothing is copied) and keeps its train/eval mode; a model
+    that is not an nn.Sequential with `layer` as a direct child is returned whole.
+    """
+    if isinstance(model, nn.Sequential):
+        children = list(model.children())
+        for i, child in enumerate(children):
+            if child is layer:
+                return nn.Sequential(*children[: i + 1]).train(model.training)
+    return model

@@ -17,7 +17,7 @@ MAX_POINTS = 2000  # loss curves are thinned to this many points
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 300) -> go.Figure:
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height,
                       margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
     return fig
 
 
@@ -60,9 +60,10 @@ def epoch_curves(history: Sequence[dict], metric: str = "accuracy", dataset: str
             fig.add_scatter(x=ex, y=ey, mode="lines+markers", name=part,
                             line=dict(color=colors[part]))
     if metric == "accuracy":
-        for value, label in REFERENCES.get(dataset, []):
+        for (value, label), where in zip(REFERENCES.get(dataset, []),
+                                         ("bottom right", "top left"), strict=False):
             fig.add_hline(y=value, line_dash="dot", line_color="#9ca3af",
-                          annotation_text=label, annotation_position="bottom right")
+                          annotation_text=label, annotation_position=where)
         fig.update_yaxes(tickformat=".1%")
     fig.update_xaxes(dtick=1 if len(history) <= 20 else None)
     return _layout(fig, f"{metric.capitalize()} per epoch", "epoch", metric)
@@ -100,3 +101,164 @@ def weight_grid(grid: np.ndarray, title: str = "", height: int = 320) -> go.Figu
     fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
                       template="plotly_white")
     return fig
+
+
+# --- looking inside a run (Inspect, Weights and Data pages) ------------------------------------
+def _cell_text(counts: np.ndarray, percent: np.ndarray | None) -> np.ndarray:
+    """Each cell's label: its count, or its row percent (blank where nothing fell)."""
+    if percent is None:
+        return np.where(counts > 0, counts.astype(str), "")
+    text = np.char.mod("%.1f", percent)
+    text = np.where((counts > 0) & (percent < 0.05), "<0.1", text)
+    return np.where(counts > 0, text, "")
+
+
+def confusion_heatmap(counts: np.ndarray, classes: Sequence[str],
+                      percent: np.ndarray | None = None,
+                      highlight: tuple[int, int] | None = None, height: int = 560) -> go.Figure:
+    """Confusion matrix, rows = true, columns = predicted, every non-empty cell annotated.
+
+    The diagonal (right answers) and the mistakes have colour scales of their own, mistakes by
+    the square root of their value (a single mistake is still tinted), so the big diagonal does
+    not wash the few mistakes out. With `percent` (rows
+    normalized) cells show and colour by percent; hovering shows both. An invisible square
+    marker sits on every cell centre (a scatter can be selected by a click, a heatmap cannot):
+    a selected point has x = predicted class index and y = true class index.
+    """
+    counts = np.asarray(counts)
+    k = counts.shape[0]
+    shown = counts.astype(float) if percent is None else np.asarray(percent, dtype=float)
+    row_pct = 100.0 * counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # (K, K)
+    diag = np.eye(k, dtype=bool)
+    text = _cell_text(counts, percent)
+    on_diag = np.where(diag, shown, np.nan)
+    d_lo, d_hi = float(np.nanmin(on_diag)), float(np.nanmax(on_diag))
+    off = np.where(~diag & (counts > 0), shown, np.nan)
+    positive = off[np.isfinite(off) & (off > 0)]
+    hi = float(np.sqrt(positive.max())) if positive.size else 1.0
+    names = [str(c) for c in classes]
+    axis = dict(tickvals=list(range(k)), ticktext=names, fixedrange=True, showgrid=False,
+                zeroline=False)
+    fig = go.Figure()
+    fig.add_heatmap(z=on_diag, text=np.where(diag, text, ""), texttemplate="%{text}",
+                    colorscale=[[0, "#bfdbfe"], [1, "#1d4ed8"]], zmin=d_lo,
+                    zmax=d_hi if d_hi > d_lo else d_lo + 1, showscale=False, hoverinfo="skip",
+                    xgap=2, ygap=2, name="right")
+    fig.add_heatmap(z=np.sqrt(np.where(off > 0, off, np.nan)), text=np.where(diag, "", text),
+                    texttemplate="%{text}", colorscale=[[0, "#fee2e2"], [1, "#b91c1c"]],
+                    zmin=0, zmax=hi, showscale=False,
+                    hoverinfo="skip", xgap=2, ygap=2, name="mistakes")
+    ii, jj = np.indices((k, k))  # ii = true, jj = predicted
+    custom = np.stack([np.array(names)[ii].ravel(), np.array(names)[jj].ravel(),
+                       counts.ravel().astype(str), np.char.mod("%.1f", row_pct.ravel())], axis=1)
+    fig.add_scatter(x=jj.ravel(), y=ii.ravel(), mode="markers", customdata=custom,
+                    marker=dict(symbol="square", size=max(10, min(44, 320 // k)),
+                                color="rgba(0,0,0,0)"),
+                    hovertemplate="true %{customdata[0]} · predicted %{customdata[1]}<br>"
+                                  "%{customdata[2]} images (%{customdata[3]} % of the true "
+                                  "%{customdata[0]})<extra>click to see them</extra>",
+                    showlegend=False, name="cells")
+    if highlight is not None:
+        t, p = highlight
+        fig.add_shape(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5,
+                      line=dict(color="#111827", width=3))
+    fig.update_xaxes(title="predicted", range=[-0.5, k - 0.5], **axis)
+    fig.update_yaxes(title="true", range=[k - 0.5, -0.5], scaleanchor="x", constrain="domain",
+                     **axis)  # row 0 on top
+    what = "row %" if percent is not None else "counts"
+    fig.update_layout(title=f"Confusion matrix ({what}; mistakes in red on a scale of their own)",
+                      height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      template="plotly_white", plot_bgcolor="#f1f5f9")
+    return fig
+
+
+def class_counts(counts: Sequence[int], classes: Sequence[str],
+                 title: str = "Images per class", height: int = 300) -> go.Figure:
+    """How many items each class has, as bars."""
+    fig = go.Figure(go.Bar(x=[str(c) for c in classes], y=list(counts), marker_color="#2563eb",
+                           text=[f"{int(c):,}" for c in counts], textposition="outside"))
+    fig.update_xaxes(type="category")
+    return _layout(fig, title, "class", "count", height)
+
+
+def value_histogram(values: np.ndarray, counts: np.ndarray, title: str, x_title: str = "value",
+                    height: int = 260, color: str = "#2563eb") -> go.Figure:
+    """A histogram given as bin positions and their counts (one bar per value)."""
+    fig = go.Figure(go.Bar(x=np.asarray(values), y=np.asarray(counts), marker_color=color,
+                           marker_line_width=0))
+    fig.update_layout(bargap=0)
+    fig.update_yaxes(type="log")
+    return _layout(fig, title, x_title, "pixels (log)", height)
+
+
+def image_values(img: np.ndarray, title: str, height: int = 260) -> go.Figure:
+    """One 2-D image as a grey heatmap whose colour bar shows its value range."""
+    fig = go.Figure(go.Heatmap(z=np.asarray(img)[::-1], colorscale="gray",
+                               colorbar=dict(thickness=10),
+                               hovertemplate="%{z:.3f}<extra></extra>"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=30, b=0),
+                      template="plotly_white")
+    return fig
+
+
+def toy_points(x: np.ndarray, y: np.ndarray, classes: Sequence[str], title: str = "",
+               height: int = 420) -> go.Figure:
+    """2-D points coloured by class."""
+    fig = go.Figure()
+    for c, name in enumerate(classes):
+        pts = x[y == c]
+        fig.add_scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=f"class {name}",
+                        marker=dict(size=5, opacity=0.8))
+    fig.update_yaxes(scaleanchor="x")
+    return _layout(fig, title, "x₁", "x₂", height)
+
+
+def activation_grid(grid: np.ndarray, title: str = "", height: int = 320) -> go.Figure:
+    """Tiled feature maps on a sequential scale (NaN padding stays blank)."""
+    fig = go.Figure(go.Heatmap(z=grid[::-1], colorscale="Viridis", showscale=False,
+                               hoverinfo="skip"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+                      template="plotly_white")
+    return fig
+
+
+def pictures(images: np.ndarray, scale: int = 3, border: int = 0) -> list[np.ndarray]:
+    """uint8 images (N, C, H, W) as a list of (H*scale + 2*border, W*scale + 2*border[, 3])
+    arrays, blown up with sharp pixels (a browser would blur a small image it enlarges) and
+    framed in white (a gap between neighbours in a gallery)."""
+    a = np.asarray(images)
+    if a.ndim != 4 or a.shape[1] not in (1, 3):
+        raise ValueError(f"images must be (N, 1 or 3, H, W), got {a.shape}")
+    a = a.repeat(scale, axis=2).repeat(scale, axis=3)
+    if border:
+        a = np.pad(a, ((0, 0), (0, 0), (border, border), (border, border)), constant_values=255)
+    return [im[0] if im.shape[0] == 1 else im.transpose(1, 2, 0) for im in a]
+
+
+def sweep_errorbars(agg: Sequence[dict], param: str, log_x: bool = False, dataset: str = "",
+                    best=None) -> go.Figure:
+    """A sweep's final test accuracy per value: every replicate a faint point, the mean with
+    error bars of one sample std, the best value starred, the dataset's reference lines."""
+    fig = go.Figure()
+    if agg:
+        fig.add_scatter(x=[a["value"] for a in agg for _ in a["values"]],
+                        y=[v for a in agg for v in a["values"]], mode="markers",
+                        name="replicates", marker=dict(color="rgba(37,99,235,0.35)", size=8))
+        fig.add_scatter(x=[a["value"] for a in agg], y=[a["mean"] for a in agg],
+                        error_y=dict(type="data", array=[a["std"] for a in agg], visible=True),
+                        mode="lines+markers", name="mean ± std", line=dict(color="#2563eb"))
+        top = next((a for a in agg if a["value"] == best), None)
+        if top is not None:
+            fig.add_scatter(x=[top["value"]], y=[top["mean"]], mode="markers",
+                            name=f"best: {top['value']:g}",
+                            marker=dict(symbol="star", size=18, color="#f59e0b"))
+    for value, label in REFERENCES.get(dataset, []):
+        fig.add_hline(y=value, line_dash="dot", line_color="#9ca3af", annotation_text=label,
+                      annotation_position="bottom right")
+    fig.update_xaxes(type="log" if log_x else "linear")
+    fig.update_yaxes(tickformat=".1%")
+    return _layout(fig, "Final test accuracy per value", param, "test accuracy", height=380)

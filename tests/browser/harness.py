@@ -42,7 +42,7 @@ class Server:
         env = {**os.environ, "NNKIT_HOME": str(home), "NNKIT_DATA": str(REAL_DATA),
                "NNKIT_OFFLINE": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+            [sys.executable, str(ROOT / "scripts" / "serve.py"),
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
              "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
@@ -76,17 +76,25 @@ def launch_chromium(playwright):
 
 
 def screenshot(page, name: str) -> Path:
-    """Save a full-page screenshot as a test artifact."""
+    """Save the whole page as a test artifact (Streamlit scrolls inside its main panel, so the
+    viewport is stretched to the panel's height for the shot)."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    size = page.viewport_size
+    height = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                           " return m ? m.scrollHeight : document.body.scrollHeight; }")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
+    page.wait_for_timeout(300)
     page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
     return path
 
 
-def wait_for_app(page) -> None:
-    """Wait until Streamlit has finished its script run."""
-    page.wait_for_selector('[data-testid="stApp"]')
+def wait_for_app(page, timeout: float = 60_000) -> None:
+    """Wait until Streamlit has finished its script run and drawn its lazily loaded widgets."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || document.querySelector('[data-testid=\"stStatusWidget\"]').innerText === ''",
-        timeout=30_000)
+        "() => { const s = document.querySelector('[data-testid=\"stStatusWidget\"]');"
+        " return (!s || s.innerText === '')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]'); }",
+        timeout=timeout)

@@ -1,0 +1,40 @@
+"""Home: what nnkit is, and what is ready on this machine."""
+
+import streamlit as st
+
+from nnkit import data, device, paths
+from pages import ui
+
+st.title("nnkit")
+st.markdown(
+    "Train a neural network on MNIST in a few clicks and watch it learn: pick a model and its "
+    "hyperparameters, press **Train**, see the curves grow live, then look inside the model — "
+    "its confusion matrix, its mistakes, its first-layer weights — and draw a digit for it to "
+    "read."
+)
+
+store = ui.store()
+runs = store.list()
+prepared = data.is_prepared("mnist")
+devs = device.available()
+c1, c2, c3 = st.columns(3)
+c1.metric("MNIST", "ready" if prepared else "not prepared yet")
+c2.metric("Device", devs[0].upper() if devs[0] != "cpu" else "CPU",
+          help="Training uses CUDA, then MPS, then the CPU, whichever this machine has.")
+c3.metric("Runs stored", len(runs), help=str(store.path))
+
+if not prepared:
+    st.info("MNIST is prepared on first use (about 20 MB). You can do it now:")
+    if st.button("Prepare MNIST"):
+        with st.status("Preparing MNIST…", expanded=True) as status:
+            try:
+                data.prepare("mnist", log=st.write)
+                status.update(label="MNIST is ready", state="complete")
+            except data.DataError as e:
+                status.update(label="MNIST could not be prepared", state="error")
+                st.error(str(e))
+
+st.subheader("Start here")
+st.page_link("pages/train.py", label="Train a network live", icon="🏋️")
+st.page_link("pages/runs.py", label="Compare and manage runs", icon="📋")
+st.caption(f"Everything nnkit keeps (data, runs, checkpoints) lives in {paths.home()}.")

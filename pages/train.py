@@ -1,0 +1,318 @@
+"""Train: configure a network, start it, and watch it learn live."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from nnkit import codegen, data, device, inspect, models, plots
+from nnkit.config import (OPTIMIZERS, SCHEDULES, ConfigError, RunConfig, from_query, to_query,
+                          validate)
+from nnkit.manager import POLICY
+from pages import ui
+
+HELP = {
+    "dataset": "What to learn. MNIST: 70,000 handwritten digits. Toy sets are 2-D points.",
+    "model": "A preset architecture, or 'custom' to build one layer by layer.",
+    "optimizer": "How the weights move: SGD (with momentum), Adam, AdamW (decoupled weight "
+                 "decay) or RMSprop.",
+    "lr": "Learning rate: the step size. Too high diverges, too low crawls.",
+    "momentum": "SGD/RMSprop: how much of the previous step is kept.",
+    "nesterov": "SGD only: look ahead before stepping (Nesterov momentum).",
+    "weight_decay": "L2 regularization: pulls weights towards zero (Hinton's net used it).",
+    "batch_size": "Images per step.",
+    "epochs": "Passes over the training set.",
+    "schedule": "How the learning rate changes during training.",
+    "label_smoothing": "Targets of 1 - e for the true class: a milder, better-calibrated loss.",
+    "seed": "Same seed and settings on the CPU give exactly the same curves.",
+    "device": "auto uses a GPU when there is one.",
+    "normalize": "Subtract the dataset mean and divide by its std before the network sees it.",
+    "train_subset": "Train on only the first N images (0 = all): watch a network overfit.",
+    "val_fraction": "Hold out this share of the training images to validate on.",
+    "eval_each_epoch": "Evaluate on the test set after every epoch (cheap for MNIST).",
+}
+
+st.title("Train")
+mgr = ui.manager()
+
+# --- the form's state starts from the URL, once per session ---------------------------------
+if "cfg" not in st.session_state:
+    cfg0, notices = from_query(dict(st.query_params))
+    st.session_state.cfg = cfg0
+    st.session_state.url_notices = notices
+for notice in st.session_state.pop("url_notices", []):
+    st.warning(f"Link: {notice}")
+cfg: RunConfig = st.session_state.cfg
+errors: dict[str, str] = {}
+
+
+slots: dict = {}  # field -> a place right under its widget for its validation message
+
+
+def slot(name: str, where=None) -> None:
+    """Reserve the place under a field's widget where its message will go."""
+    slots[name] = (where or st).empty()
+
+
+form, summary_col = st.columns([3, 2], gap="large")
+with form:
+    c1, c2 = st.columns(2)
+    names = list(data.DATASETS)
+    dataset = c1.selectbox("Dataset", names, index=names.index(cfg.dataset),
+                           format_func=lambda n: data.DATASETS[n].title, help=HELP["dataset"])
+    slot("dataset", c1)
+    presets = [*models.PRESETS, "custom"]
+    model = c2.selectbox("Model", presets, index=presets.index(cfg.model), help=HELP["model"],
+                         format_func=lambda n: n if n == "custom" else
+                         f"{n} — {models.PRESETS[n][1].split(':')[0]}")
+    slot("model", c2)
+    info = data.DATASETS[dataset]
+    spec = cfg.spec
+    if model == "custom":
+        spec = spec or (models.preset(cfg.model) if cfg.model != "custom" else models.ModelSpec())
+        with st.container(border=True):
+            st.markdown("**Build the network**")
+            b1, b2, b3, b4 = st.columns(4)
+            kinds = ["mlp", "cnn"] if info.kind == "image" else ["mlp"]
+            kind = b1.radio("Kind", kinds, index=kinds.index(spec.kind) if spec.kind in kinds
+                            else 0, horizontal=True, format_func=str.upper)
+            acts = list(models.ACTIVATIONS)
+            activation = b2.selectbox("Activation", acts, index=acts.index(spec.activation))
+            dropout = b3.number_input("Dropout", 0.0, 0.9, float(spec.dropout), 0.05)
+            batch_norm = b4.checkbox("Batch norm (dense)", spec.batch_norm)
+            conv = ()
+            if kind == "cnn":
+                blocks = spec.conv or models.preset("fast-cnn").conv
+                table = pd.DataFrame([vars(b) for b in blocks])
+                edited = st.data_editor(
+                    table, num_rows="dynamic", hide_index=True, key="conv_editor",
+                    column_config={
+                        "channels": st.column_config.NumberColumn(min_value=1, max_value=512,
+                                                                  step=1, required=True),
+                        "kernel": st.column_config.NumberColumn(min_value=1, max_value=11,
+                                                                step=1, required=True),
+                        "stride": st.column_config.NumberColumn(min_value=1, max_value=4,
+                                                                step=1, required=True),
+                        "padding": st.column_config.NumberColumn(min_value=0, max_value=5,
+                                                                 step=1, required=True),
+                        "pool": st.column_config.SelectboxColumn(options=models.POOLS,
+                                                                 required=True),
+                        "batch_norm": st.column_config.CheckboxColumn(),
+                    })
+                st.caption("Conv blocks, in order: add a row for a block, select rows and "
+                           "press Delete to remove. Each block: conv → (BN) → activation → pool.")
+                conv = tuple(models.ConvBlock(int(r.channels), int(r.kernel), int(r.stride),
+                                              int(r.padding), str(r.pool), bool(r.batch_norm))
+                             for r in edited.dropna().itertuples())
+            hidden_text = st.text_input("Dense hidden widths", ", ".join(map(str, spec.hidden)),
+                                        help="Comma-separated, e.g. 500, 300 (empty: none).")
+            slot("hidden")
+            slot("spec")
+            try:
+                hidden = tuple(int(h) for h in hidden_text.replace(" ", "").split(",") if h)
+            except ValueError:
+                hidden = spec.hidden
+                errors["hidden"] = f"widths must be whole numbers like 500, 300 (got {hidden_text!r})"
+            spec = models.ModelSpec(kind, hidden, activation, float(dropout), batch_norm, conv)
+    else:
+        spec = None
+
+    st.markdown("**Optimization**")
+    h1, h2, h3, h4 = st.columns(4)
+    optimizer = h1.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(cfg.optimizer),
+                             help=HELP["optimizer"])
+    slot("optimizer", h1)
+    lr = h2.number_input("Learning rate", min_value=1e-6, max_value=10.0, value=float(cfg.lr),
+                         format="%g", step=1e-3, help=HELP["lr"])
+    slot("lr", h2)
+    batch_size = h3.number_input("Batch size", 1, 65536, int(cfg.batch_size), 32,
+                                 help=HELP["batch_size"])
+    slot("batch_size", h3)
+    epochs = h4.number_input("Epochs", 1, 1000, int(cfg.epochs), 1, help=HELP["epochs"])
+    slot("epochs", h4)
+    h5, h6, h7, h8 = st.columns(4)
+    schedule = h5.selectbox("LR schedule", SCHEDULES, index=SCHEDULES.index(cfg.schedule),
+                            help=HELP["schedule"])
+    weight_decay = h6.number_input("Weight decay", 0.0, 1.0, float(cfg.weight_decay),
+                                   format="%g", step=1e-4, help=HELP["weight_decay"])
+    slot("weight_decay", h6)
+    momentum = h7.number_input("Momentum", 0.0, 0.999, float(cfg.momentum), 0.05,
+                               disabled=optimizer not in ("sgd", "rmsprop"),
+                               help=HELP["momentum"])
+    nesterov = h8.checkbox("Nesterov", cfg.nesterov and optimizer == "sgd",
+                           disabled=optimizer != "sgd", help=HELP["nesterov"])
+    slot("nesterov", h8)
+    with st.expander("More settings"):
+        m1, m2, m3, m4 = st.columns(4)
+        label_smoothing = m1.number_input("Label smoothing", 0.0, 0.99,
+                                          float(cfg.label_smoothing), 0.05,
+                                          help=HELP["label_smoothing"])
+        seed = m2.number_input("Seed", 0, 2**31 - 1, int(cfg.seed), 1, help=HELP["seed"])
+        devices = ["auto", "cpu", "cuda", "mps"]
+        device_choice = m3.selectbox("Device", devices, index=devices.index(cfg.device),
+                                     help=HELP["device"])
+        step_size = m4.number_input("Step every (epochs)", 1, 1000, int(cfg.step_size),
+                                    disabled=schedule != "step")
+        m5, m6, m7, m8 = st.columns(4)
+        normalize = m5.checkbox("Normalize inputs", cfg.normalize, help=HELP["normalize"])
+        eval_each_epoch = m6.checkbox("Test every epoch", cfg.eval_each_epoch,
+                                      help=HELP["eval_each_epoch"])
+        train_subset = m7.number_input("Training subset (0 = all)", 0, 10_000_000,
+                                       int(cfg.train_subset), 500, help=HELP["train_subset"])
+        val_fraction = m8.number_input("Validation share", 0.0, 0.5, float(cfg.val_fraction),
+                                       0.05, help=HELP["val_fraction"])
+        gamma = m1.number_input("Step decay factor", 0.01, 1.0, float(cfg.gamma), 0.05,
+                                disabled=schedule != "step")
+        toy_noise = m2.number_input("Toy noise", 0.0, 5.0, float(cfg.toy_noise), 0.05,
+                                    disabled=info.kind != "toy")
+        toy_size = m3.number_input("Toy points", 20, 1_000_000, int(cfg.toy_size), 100,
+                                   disabled=info.kind != "toy")
+
+new_cfg = RunConfig(dataset=dataset, normalize=normalize, train_subset=int(train_subset),
+                    val_fraction=float(val_fraction), toy_size=int(toy_size),
+                    toy_noise=float(toy_noise), model=model, spec=spec, optimizer=optimizer,
+                    lr=float(lr), momentum=float(momentum), nesterov=bool(nesterov),
+                    weight_decay=float(weight_decay), batch_size=int(batch_size),
+                    epochs=int(epochs), schedule=schedule, step_size=int(step_size),
+                    gamma=float(gamma), label_smoothing=float(label_smoothing), seed=int(seed),
+                    device=device_choice, eval_each_epoch=eval_each_epoch)
+for err in validate(new_cfg):
+    errors.setdefault(err.field, str(err))
+st.session_state.cfg = new_cfg
+keep = {k: v for k, v in st.query_params.items() if k == "run"}
+st.query_params.from_dict({**to_query(new_cfg), **keep})  # the link reproduces this form
+
+with summary_col:
+    st.markdown("**Model summary**")
+    try:
+        rows = models.summary(new_cfg.model_spec(), info.input_shape, info.num_classes)
+        total = sum(r.params for r in rows)
+        st.dataframe(pd.DataFrame([{"layer": r.name, "type": r.layer,
+                                    "output": " × ".join(map(str, r.output_shape)),
+                                    "parameters": r.params} for r in rows]),
+                     hide_index=True, height=min(420, 36 * (len(rows) + 1)))
+        st.metric("Parameters", f"{total:,}")
+    except (models.SpecError, ConfigError) as e:
+        errors.setdefault("spec", str(e))
+    with st.popover("Copy as Python"):
+        st.caption("A standalone PyTorch script that trains this configuration.")
+        st.code(codegen.script(new_cfg), language="python")
+
+for name, message in errors.items():  # next to the field when it has a place, else here
+    place = slots.get(name) or (slots.get("model") if name == "spec" else None) or st
+    place.error(f"**{name}**: {message.split(': ', 1)[-1]}")
+
+avail = device.available()
+if new_cfg.device not in ("auto", *avail):
+    st.warning(f"{new_cfg.device} is not available here; the run will train on the CPU.")
+
+start = st.button("Train", type="primary", disabled=bool(errors))
+if start:
+    run_id = mgr.submit(new_cfg)
+    st.session_state.run_id = run_id
+    st.query_params["run"] = run_id
+st.caption(f"Runs: {POLICY}.")
+
+# --- the live view: reattaches after a reload through ?run=ID or the manager ---------------
+run_id = st.query_params.get("run") or st.session_state.get("run_id")  # a link wins
+if not run_id or ui.store().get(run_id) is None:
+    active = mgr.active_ids()
+    run_id = active[-1] if active else None
+if run_id is None:
+    st.info("Press **Train** to start. Charts appear here and grow on their own.")
+    st.stop()
+st.session_state.run_id = run_id
+
+
+def controls(run_id: str, status: str) -> None:
+    """Pause / Resume / Stop buttons for an active run."""
+    b1, b2, b3, _ = st.columns([1, 1, 1, 5])
+    if status == "paused":
+        b1.button("Resume", key="resume", on_click=mgr.resume, args=(run_id,))
+    else:
+        b1.button("Pause", key="pause", on_click=mgr.pause, args=(run_id,),
+                  disabled=status not in ("running",))
+    b3.button("Stop", key="stop", on_click=mgr.stop, args=(run_id,))
+
+
+def finished_summary(run_id: str) -> None:
+    """The end of a run: results and where to go next."""
+    rec = ui.store().get(run_id)
+    if rec is None:
+        st.warning("This run was deleted.")
+        return
+    box = {"finished": st.success, "stopped": st.info, "diverged": st.error,
+           "failed": st.error, "interrupted": st.warning}.get(rec.status, st.info)
+    box(f"**{rec.name}** — {rec.status}: {rec.message}")
+    c = st.columns(4)
+    c[0].metric("Final test accuracy", ui.pct(rec.final_test_accuracy))
+    c[1].metric("Best test accuracy", ui.pct(rec.best_test_accuracy))
+    c[2].metric("Training time", ui.duration(rec.train_seconds))
+    c[3].metric("Parameters", f"{rec.num_params:,}" if rec.num_params else "-")
+    history = ui.store().epochs(run_id)
+    steps = [(s["step"], s["loss"]) for s in ui.store().steps(run_id)]
+    charts(rec.config, steps, history, len(steps) // max(1, rec.epochs_done or 1), None)
+
+
+def charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int, weights) -> None:
+    """Loss per step, accuracy and loss per epoch, and the first-layer templates."""
+    left, right = st.columns(2)
+    left.plotly_chart(plots.loss_per_step(steps, steps_per_epoch=steps_per_epoch),
+                      key="loss_steps")
+    right.plotly_chart(plots.epoch_curves(history, "accuracy", cfg.dataset), key="acc_epochs")
+    left, right = st.columns(2)
+    left.plotly_chart(plots.epoch_curves(history, "loss", cfg.dataset), key="loss_epochs")
+    if weights is not None:
+        shape = data.DATASETS[cfg.dataset].input_shape
+        try:
+            tmpl = inspect.templates_from_weight(weights, shape)
+            grid = inspect.template_grid(tmpl[:64])
+            right.plotly_chart(plots.weight_grid(grid, "First-layer weights (live)"),
+                               key="templates")
+        except ValueError:
+            pass
+
+
+@st.fragment(run_every=1.0)
+def live_view(run_id: str) -> None:
+    live = mgr.live(run_id)
+    if live is None or not live.active:
+        if live is not None and st.session_state.get("_was_active") == run_id:
+            st.session_state._was_active = None
+            st.rerun()  # once: redraw the whole page without the timer
+        finished_summary(run_id)
+        return
+    st.session_state._was_active = run_id
+    st.subheader(live.name)
+    if live.status == "queued":
+        ahead = mgr.queue_position(run_id)
+        st.info(f"Queued: {ahead} run(s) ahead of it. {POLICY}.")
+        controls(run_id, live.status)
+        return
+    if live.status == "loading":
+        st.info("Loading the data (preparing it first if needed)…")
+        return
+    total = max(1, live.total_steps)
+    elapsed = live.train_seconds
+    remaining = elapsed / live.step * (total - live.step) if live.step else None
+    st.progress(min(1.0, live.step / total),
+                text=f"{live.status} · epoch {live.epoch}/{live.epochs} · step {live.step}/"
+                     f"{total} · {ui.duration(elapsed)} elapsed · "
+                     f"{ui.duration(remaining)} left · "
+                     f"{live.images_per_second():,.0f} images/s · {live.device}")
+    controls(run_id, live.status)
+    history = [vars(h) for h in live.history]
+    charts(live.config, live.steps, history, live.steps_per_epoch, live.weights)
+
+
+live_now = mgr.live(run_id)
+if live_now is not None and live_now.active:
+    live_view(run_id)
+else:
+    finished_summary(run_id)
+    rec = ui.store().get(run_id)
+    if rec is not None and rec.status in ("finished", "stopped", "interrupted"):
+        n1, n2, _ = st.columns([1, 1, 3])
+        n1.page_link("pages/runs.py", label="See all runs", icon="📋")

@@ -1,0 +1,73 @@
+"""What every page shares: the run store and run manager (process-wide), and small helpers."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from nnkit.manager import RunManager
+from nnkit.runs import RunRecord, RunStore, StoreError
+
+
+@st.cache_resource(show_spinner=False)
+def _store() -> RunStore:
+    store = RunStore()
+    store.recover_interrupted()  # runs a killed process left behind show as "interrupted"
+    return store
+
+
+@st.cache_resource(show_spinner=False)
+def _manager() -> RunManager:
+    return RunManager(_store())
+
+
+def store() -> RunStore:
+    """The run store, or a clear message (naming the file) and a stopped page."""
+    try:
+        return _store()
+    except StoreError as e:
+        st.error(f"The run store cannot be opened: {e}")
+        st.stop()
+
+
+def manager() -> RunManager:
+    """The process-wide run manager (one background worker trains the queued runs)."""
+    store()
+    return _manager()
+
+
+def pct(x: float | None, digits: int = 2) -> str:
+    """0.9916 -> '99.16 %'; None -> '-'."""
+    return "-" if x is None else f"{100 * x:.{digits}f} %"
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as '1 min 05 s' or '9.8 s'."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m} min {s:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+def run_label(r: RunRecord) -> str:
+    """A run as one line for select boxes."""
+    acc = f" · {pct(r.final_test_accuracy)}" if r.final_test_accuracy is not None else ""
+    return f"{r.name} · {r.status}{acc} · {r.id}"
+
+
+def pick_run(runs: list[RunRecord], key: str, label: str = "Run") -> RunRecord | None:
+    """A run select box that follows ?run=ID in the URL and writes the choice back."""
+    if not runs:
+        return None
+    ids = [r.id for r in runs]
+    wanted = st.query_params.get("run")
+    if key not in st.session_state or st.session_state[key] not in ids:
+        st.session_state[key] = wanted if wanted in ids else ids[0]
+    elif wanted in ids and wanted != st.session_state.get(f"{key}_url"):
+        st.session_state[key] = wanted  # the link changed (e.g. "inspect this run")
+    by_id = {r.id: r for r in runs}
+    chosen = st.selectbox(label, ids, key=key, format_func=lambda i: run_label(by_id[i]))
+    st.session_state[f"{key}_url"] = chosen
+    st.query_params["run"] = chosen
+    return by_id[chosen]

@@ -1,0 +1,90 @@
+"""The Draw page in a real Chromium: draw a 1 and, after Clear, a 0 with the mouse on the canvas."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from harness import REAL_DATA, ROOT, screenshot, wait_for_app
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+pytestmark = pytest.mark.browser
+
+SEED_RUN = "RunConfig(train_subset=10000, epochs=1)"  # ~98 % on the test set, a few seconds
+SEED_SCRIPT = ("from nnkit.config import RunConfig; from nnkit.runner import run_and_store; "
+               f"from nnkit.runs import RunStore; run_and_store({SEED_RUN}, RunStore())")
+
+
+@pytest.fixture(scope="module")
+def seeded_server(server):
+    """The module's server, its store holding one small real MNIST run (trained beside it)."""
+    env = {**os.environ, "NNKIT_HOME": str(server.home), "NNKIT_DATA": str(REAL_DATA),
+           "NNKIT_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-c", SEED_SCRIPT], cwd=ROOT, env=env, check=True,
+                   timeout=600)
+    return server
+
+
+def canvas_box(page) -> dict:
+    """The drawing surface's box (each canvas widget has three <canvas>; the upper one draws)."""
+    surface = page.locator("canvas.upper-canvas").first
+    surface.wait_for()
+    return surface.bounding_box()
+
+
+def stroke(page, points: list[tuple[float, float]]) -> None:
+    """One mouse stroke through the points, as a hand would draw it."""
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x, y, steps=10)
+    page.mouse.up()
+
+
+def prediction(page, digit: int) -> None:
+    """Wait until the page shows this predicted digit and everything below it."""
+    try:
+        page.get_by_text(re.compile(rf"Prediction: {digit} · confidence")).wait_for(
+            timeout=60_000)
+    except PlaywrightTimeout:
+        page.mouse.move(5, 5)
+        screenshot(page, f"draw-failed-{digit}")
+        raise
+    page.get_by_text("Nearest training images").wait_for(timeout=60_000)
+    page.wait_for_function(  # 5 preprocessing steps, the saliency map, 5 neighbours
+        "document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 11",
+        timeout=60_000)
+    wait_for_app(page)
+
+
+def test_draw_a_one_then_clear_and_draw_a_zero(seeded_server, page):
+    page.goto(f"{seeded_server.url}/draw")
+    wait_for_app(page)
+    page.get_by_text("Draw a digit").first.wait_for()
+
+    box = canvas_box(page)
+    cx, top, h = box["x"] + box["width"] / 2, box["y"], box["height"]
+    stroke(page, [(cx + 8, top + 0.15 * h), (cx, top + 0.5 * h), (cx - 6, top + 0.85 * h)])
+    prediction(page, 1)
+    page.mouse.move(5, 5)  # the canvas toolbar shows while hovered
+    wait_for_app(page)
+    screenshot(page, "draw-one")
+
+    page.get_by_role("button", name="Clear", exact=True).click()
+    page.get_by_text("Draw a digit").first.wait_for()
+    box = canvas_box(page)
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    rx, ry = 0.22 * box["width"], 0.33 * box["height"]
+    ring = [(cx + rx * math.sin(t), cy - ry * math.cos(t))
+            for t in (2 * math.pi * i / 36 for i in range(38))]  # closed, a little overlap
+    stroke(page, ring)
+    prediction(page, 0)
+    page.get_by_text("Compare with a naive resize").click()
+    page.get_by_text(re.compile(r"Naive: \w+ · ")).wait_for()
+    page.mouse.move(5, 5)
+    wait_for_app(page)
+    screenshot(page, "draw-zero")

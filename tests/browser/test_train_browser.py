@@ -1,0 +1,54 @@
+"""The Train page in a real Chromium against a real server: a live MNIST run, Stop, reload."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from harness import screenshot, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+ACC_POINTS = ".js-plotly-plot:has-text('Accuracy per epoch') .scatterlayer .trace .points path"
+
+
+def _wait_for_points(page, at_least: int, timeout: float = 120) -> int:
+    """Poll (no clicks) until the accuracy chart shows at least this many markers."""
+    deadline = time.monotonic() + timeout
+    while (n := page.locator(ACC_POINTS).count()) < at_least:
+        assert time.monotonic() < deadline, f"the accuracy chart has {n} points, not {at_least}"
+        page.wait_for_timeout(500)
+    return n
+
+
+def test_live_run_grows_by_itself_stops_and_survives_a_reload(server, page):
+    # A short real MNIST run: 3 epochs of 12,000 images each (a few seconds an epoch).
+    page.goto(f"{server.url}/train?train_subset=12000&epochs=3&model=fast-cnn")
+    wait_for_app(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+
+    # With no click, the progress bar moves and the accuracy chart gains points.
+    page.get_by_text(re.compile(r"epoch 1/3 · step \d+")).first.wait_for(timeout=60_000)
+    first = _wait_for_points(page, at_least=1)
+    _wait_for_points(page, at_least=first + 1)
+    page.mouse.move(5, 5)
+    screenshot(page, "train-live")
+
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text(re.compile(r"stopped")).first.wait_for(timeout=60_000)
+    run_id = re.search(r"run=([\w-]+)", page.url).group(1)
+
+    page.reload()  # a refresh loses no run: the page reattaches through ?run=ID
+    wait_for_app(page)
+    page.get_by_text(re.compile(r"stopped")).first.wait_for(timeout=30_000)
+    screenshot(page, "train-after-reload")
+
+    page.goto(f"{server.url}/runs")
+    wait_for_app(page)
+    page.get_by_text("1 of 1 run(s)").wait_for()
+    page.get_by_text(re.compile(r"stopped: stopped by the user after \d+ steps")).wait_for()
+    picker = page.locator('[data-testid="stSelectbox"]').last  # the "one run" picker
+    shown = picker.inner_text() + " ".join(i.input_value() for i in picker.locator("input").all())
+    assert run_id in shown, shown
+    screenshot(page, "runs-after-stop")

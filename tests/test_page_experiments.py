@@ -1,0 +1,94 @@
+"""The Experiments page through the real app under AppTest, with sweeps on the moons toy set."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # pages import `from pages import ui`
+
+from apptest import button, open_page, rerun_until, texts  # noqa: E402
+
+from nnkit.config import RunConfig  # noqa: E402
+from nnkit.runner import run_and_store  # noqa: E402
+from nnkit.runs import RunStore  # noqa: E402
+
+TINY = RunConfig(dataset="moons", model="mlp-64-64", epochs=2, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Two threads on two loaded cores stall: 5 s a tiny run instead of 0.3."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_the_page_opens_with_the_form_and_an_estimate():
+    at = open_page("experiments")
+    assert not at.exception
+    said = texts(at)
+    assert "4 values × 3 replicates = 12 runs" in said  # weight decay 1e-6 … 1e-3 by default
+    assert "all 12 networks at once" in said and "No finished sweep yet" in said
+    assert not button(at, "Run").disabled
+
+
+def test_hintons_preset_fills_the_form_and_shows_the_estimate():
+    at = open_page("experiments")
+    button(at, "Hinton's weight-decay sweep").click().run()
+    assert not at.exception
+    assert at.selectbox(key="exp_model").value == "mlp-500-300"
+    assert at.number_input(key="exp_epochs").value == 40
+    said = texts(at)
+    assert "5 values × 3 replicates = 15 runs" in said
+    assert "1e-06, 5.62e-06, 3.16e-05, 0.000178, 0.001" in said
+    assert "all 15 networks at once" in said and "min" in said  # minutes, not started
+    assert not RunStore().list()  # nothing trains before Run
+
+
+def test_a_two_by_two_sweep_started_from_the_form_finishes(nnkit_home):
+    at = open_page("experiments")
+    at.selectbox(key="exp_dataset").set_value("moons").run()
+    at.number_input(key="exp_epochs").set_value(2)
+    at.radio(key="exp_kind").set_value("list").run()
+    at.text_input(key="exp_values_text").set_value("0.0001, 0.01")
+    at.number_input(key="exp_replicates").set_value(2).run()
+    assert "2 values × 2 replicates = 4 runs" in texts(at)
+    button(at, "Run").click().run()
+    assert not at.exception
+    at = rerun_until(at, lambda a: "Sweep finished: 4 runs" in texts(a), timeout=120)
+    table = next(d.value for d in at.dataframe if "mean" in d.value.columns)
+    assert list(table["weight_decay"].str.replace("★", "").str.strip()) == ["0.0001", "0.01"]
+    assert list(table["n"]) == [2, 2]
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert chart["layout"]["xaxis"]["type"] == "log"
+    names = [t["name"] for t in chart["data"]]
+    assert "replicates" in names and "mean ± std" in names
+    assert any(n.startswith("best: ") for n in names)
+    runs = RunStore().list()
+    assert len(runs) == 4 and {r.status for r in runs} == {"finished"}
+    assert len({r.group_name for r in runs}) == 1
+
+
+def test_compare_shows_only_the_settings_that_differ(nnkit_home):
+    store = RunStore()
+    first, _ = run_and_store(TINY, store, name="first")
+    second, _ = run_and_store(TINY.with_changes(lr=0.05, val_fraction=0.2), store, name="second")
+    at = open_page("experiments")
+    at.multiselect(key="exp_compare").set_value([first, second]).run()
+    assert not at.exception
+    diff = next(d.value for d in at.dataframe if "run" in d.value.columns)
+    assert set(diff.columns) == {"run", "lr", "val_fraction"}
+    assert list(diff["lr"]) == ["0.01", "0.05"]
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    titles = [c["layout"]["title"]["text"] for c in charts]
+    assert titles == ["train accuracy", "val accuracy", "test accuracy"]
+    assert sorted(t["name"] for t in charts[0]["data"]) == [f"first ({first[-6:]})",
+                                                            f"second ({second[-6:]})"]

@@ -1,0 +1,80 @@
+"""The Train page through the real app under AppTest: form, validation, URL, live run, controls."""
+
+from __future__ import annotations
+
+import time
+
+from apptest import button, open_page, rerun_until, texts
+
+from nnkit.runs import RunStore
+
+
+def _select(at, label: str, value) -> None:
+    next(s for s in at.selectbox if s.label == label).set_value(value)
+
+
+def _number(at, label: str):
+    return next(n for n in at.number_input if n.label == label)
+
+
+def test_page_loads_with_the_default_model_summary():
+    at = open_page("train")
+    assert not at.exception
+    assert "Parameters: 18,474" in texts(at)  # fast-cnn, the MNIST default
+    assert button(at, "Train").disabled is False
+
+
+def test_tiny_run_started_through_the_form_finishes_and_is_stored():
+    at = open_page("train")
+    _select(at, "Dataset", "moons")
+    _select(at, "Model", "mlp-64-64")
+    _number(at, "Epochs").set_value(3)
+    at.run()
+    assert "Parameters: 4,482" in texts(at)  # 2-64-64-2
+    button(at, "Train").click().run()
+    at = rerun_until(at, lambda a: "finished 3 epochs" in texts(a))
+    [run] = RunStore().list()
+    assert run.status == "finished" and run.epochs_done == 3
+    assert run.config.dataset == "moons" and run.config.epochs == 3
+    assert at.query_params["run"] == [run.id] or at.query_params["run"] == run.id
+
+
+def test_pause_resume_and_stop_buttons_change_the_status():
+    at = open_page("train", {"dataset": "moons", "model": "mlp-64-64", "epochs": "1000",
+                             "toy_size": "20000", "batch_size": "32", "schedule": "none"})
+    button(at, "Train").click().run()
+    at = rerun_until(at, lambda a: any(b.label == "Pause" and not b.disabled for b in a.button))
+    button(at, "Pause").click().run()
+    at = rerun_until(at, lambda a: any(b.label == "Resume" for b in a.button))
+    [run] = RunStore().list()
+    assert RunStore().get(run.id).status == "paused"
+    steps_then = len(RunStore().steps(run.id))
+    time.sleep(1.5)  # paused: the step count must not move (the writer flushes each second)
+    assert len(RunStore().steps(run.id)) == steps_then
+    button(at, "Resume").click().run()
+    at = rerun_until(at, lambda a: any(b.label == "Pause" for b in a.button))
+    button(at, "Stop").click().run()
+    at = rerun_until(at, lambda a: "stopped" in texts(a))
+    assert RunStore().get(run.id).status == "stopped"
+
+
+def test_the_url_fills_the_form_and_garbage_falls_back_with_a_notice():
+    at = open_page("train", {"model": "mlp-500-300", "lr": "0.05", "epochs": "oops"})
+    assert _number(at, "Learning rate").value == 0.05
+    assert _number(at, "Epochs").value == 2  # the default
+    assert "Parameters: 545,810" in texts(at)
+    assert any("epochs" in w.value for w in at.warning)
+
+
+def test_a_custom_mlp_with_a_bad_width_is_refused_next_to_the_field():
+    at = open_page("train", {"model": "custom"})
+    next(t for t in at.text_input if t.label == "Dense hidden widths").set_value("128, abc")
+    at.run()
+    assert any("hidden" in e.value for e in at.error)
+    assert button(at, "Train").disabled
+
+
+def test_copy_as_python_shows_the_model():
+    at = open_page("train")
+    code = "\n".join(c.value for c in at.code)
+    assert "nn.Conv2d(1, 16, kernel_size=5" in code and "OneCycleLR" in code
