@@ -133,7 +133,8 @@ except data.DataError as e:
 pictures = test_x is not None and info.kind == "image"
 
 # the shown cell lives in the selectboxes' state; a click or a pair button sets it
-if st.session_state.get("cm_for") != run.id or st.session_state.get("cm_true") not in range(k):
+if (st.session_state.get("cm_for") != run.id or st.session_state.get("cm_true") not in range(k)
+        or st.session_state.get("cm_pred") not in range(k)):
     pairs = metrics.most_confused_pairs(cm, 1)
     set_cell(*(pairs[0][:2] if pairs else (0, 0)))
     st.session_state.cm_for = run.id

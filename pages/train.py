@@ -314,5 +314,10 @@ else:
     finished_summary(run_id)
     rec = ui.store().get(run_id)
     if rec is not None and rec.status in ("finished", "stopped", "interrupted"):
-        n1, n2, _ = st.columns([1, 1, 3])
-        n1.page_link("pages/runs.py", label="See all runs", icon="📋")
+        n1, n2, n3, n4 = st.columns(4)
+        q = {"run": run_id}
+        n1.page_link("pages/inspect.py", label="Inspect this run", icon="🔍", query_params=q)
+        n2.page_link("pages/weights.py", label="See its weights", icon="🧩", query_params=q)
+        if data.DATASETS[rec.config.dataset].input_shape == (1, 28, 28):
+            n3.page_link("pages/draw.py", label="Draw digits for it", icon="✏️", query_params=q)
+        n4.page_link("pages/runs.py", label="All runs", icon="📋")

@@ -140,6 +140,18 @@ def test_data_page_draws_a_toy_set_as_points():
     assert "300 points" in fig["layout"]["title"]["text"]
 
 
+def test_a_toy_run_shows_its_results_without_pictures():
+    run_id, _ = run_and_store(RunConfig(dataset="moons", model="mlp-64-64", epochs=2),
+                              RunStore())
+    at = open_page("inspect")
+    assert not at.exception
+    assert "Test accuracy" in texts(at) and _chart(at, "Confusion matrix")
+    assert "points, not pictures" in texts(at) and not at.image
+    at = open_page("weights", {"run": run_id})
+    assert not at.exception
+    assert "just 2 weights" in texts(at)
+
+
 # --- runs without results and damaged files -------------------------------------------------------
 def test_a_run_still_training_and_a_diverged_run_explain_themselves():
     store = RunStore()
