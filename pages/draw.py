@@ -83,7 +83,8 @@ def choose_runs(runs: list[RunRecord]) -> list[RunRecord]:
     if gone:
         st.warning(" ".join(f"Run **{names.get(i, i)}** ({i}) is gone: it was deleted or can no "
                             "longer classify, so it was dropped." for i in gone))
-        st.session_state.draw_runs = [i for i in st.session_state.draw_runs if i in by_id] or ids[:1]
+        kept = [i for i in st.session_state.draw_runs if i in by_id]
+        st.session_state.draw_runs = kept or ids[:1]
     chosen = st.multiselect("Classify with", ids, key="draw_runs", format_func=lambda i:
                             ui.run_label(by_id[i]),
                             help="Trained runs whose input is a 28×28 grey image. Choose "
@@ -147,6 +148,9 @@ else:
 
 # --- the canvas and the verdict ---------------------------------------------------------------
 st.session_state.setdefault("canvas_n", 0)
+# The naive-resize toggle is not drawn while the canvas is blank; re-setting its key keeps
+# Streamlit from dropping its state then, so it stays as the user left it.
+st.session_state.naive = st.session_state.get("naive", False)
 
 
 def clear_canvas() -> None:
@@ -157,8 +161,9 @@ draw_col, verdict_col = st.columns([1, 1.4], gap="large")
 with draw_col:
     stroke = st.slider("Stroke width", 5, 40, 20, key="stroke_width",
                        help="MNIST strokes are about 2 px of 28: 20 px of this 280 px canvas.")
-    canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS,
-                       width=CANVAS, drawing_mode="freedraw", update_streamlit=True,
+    canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
+                       height=CANVAS, width=CANVAS, drawing_mode="freedraw",
+                       update_streamlit=True,  # the drawing reaches Python on mouse-up
                        return_image_data=True, key=f"canvas_{st.session_state.canvas_n}")
     st.button("Clear", on_click=clear_canvas, icon=":material/ink_eraser:")
     st.caption("Hover over the canvas for its toolbar: **undo**, redo and reset.")
@@ -234,7 +239,8 @@ s1.image(thumb(predict.saliency_overlay(pre.centered, sal), 224), width=224,
          caption=f"saliency for class {label} over the 28×28 input")
 s2.markdown("Brighter pixels are those where a small change would move the score of "
             f"“{label}” most: the absolute gradient of that class's logit with respect to each "
-            "input pixel, scaled so the largest is 1.")
+            "input pixel, scaled so the largest is 1. Gradients are noisy: read the pattern, not "
+            "single pixels.")
 
 st.subheader("Nearest training images")
 try:

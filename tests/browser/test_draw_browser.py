@@ -15,6 +15,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 pytestmark = pytest.mark.browser
 
 SEED_RUN = "RunConfig(train_subset=10000, epochs=1)"  # ~98 % on the test set, a few seconds
+BLANK = "Draw a digit on the black square"  # what the page says with nothing drawn
 SEED_SCRIPT = ("from nnkit.config import RunConfig; from nnkit.runner import run_and_store; "
                f"from nnkit.runs import RunStore; run_and_store({SEED_RUN}, RunStore())")
 
@@ -30,10 +31,17 @@ def seeded_server(server):
 
 
 def canvas_box(page) -> dict:
-    """The drawing surface's box (each canvas widget has three <canvas>; the upper one draws)."""
-    surface = page.locator("canvas.upper-canvas").first
-    surface.wait_for()
-    return surface.bounding_box()
+    """The drawing surface's box once it stays put (each canvas widget has three <canvas>; the
+    upper one draws; a new canvas mounts beside the old one for a moment after Clear)."""
+    surfaces = page.locator("canvas.upper-canvas")
+    last = None
+    while True:
+        surfaces.first.wait_for()
+        box = surfaces.first.bounding_box() if surfaces.count() == 1 else None
+        if box is not None and box == last:
+            return box
+        last = box
+        page.wait_for_timeout(300)
 
 
 def stroke(page, points: list[tuple[float, float]]) -> None:
@@ -43,6 +51,15 @@ def stroke(page, points: list[tuple[float, float]]) -> None:
     for x, y in points[1:]:
         page.mouse.move(x, y, steps=10)
     page.mouse.up()
+
+
+def clear(page) -> None:
+    """Press Clear and wait for the new, empty canvas."""
+    old = page.locator("canvas.upper-canvas").first.element_handle()
+    page.get_by_role("button", name="Clear", exact=True).click()
+    page.wait_for_function("surface => !surface.isConnected", arg=old)
+    page.get_by_text(BLANK).wait_for()
+    wait_for_app(page)
 
 
 def prediction(page, digit: int) -> None:
@@ -64,7 +81,7 @@ def prediction(page, digit: int) -> None:
 def test_draw_a_one_then_clear_and_draw_a_zero(seeded_server, page):
     page.goto(f"{seeded_server.url}/draw")
     wait_for_app(page)
-    page.get_by_text("Draw a digit").first.wait_for()
+    page.get_by_text(BLANK).wait_for()
 
     box = canvas_box(page)
     cx, top, h = box["x"] + box["width"] / 2, box["y"], box["height"]
@@ -74,8 +91,7 @@ def test_draw_a_one_then_clear_and_draw_a_zero(seeded_server, page):
     wait_for_app(page)
     screenshot(page, "draw-one")
 
-    page.get_by_role("button", name="Clear", exact=True).click()
-    page.get_by_text("Draw a digit").first.wait_for()
+    clear(page)
     box = canvas_box(page)
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     rx, ry = 0.22 * box["width"], 0.33 * box["height"]
@@ -88,3 +104,12 @@ def test_draw_a_one_then_clear_and_draw_a_zero(seeded_server, page):
     page.mouse.move(5, 5)
     wait_for_app(page)
     screenshot(page, "draw-zero")
+
+    clear(page)  # a dot is no digit: the page says so instead of guessing
+    box = canvas_box(page)
+    x, y = box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"]
+    stroke(page, [(x, y), (x + 2, y + 1)])
+    page.get_by_text(re.compile(r"Not sure: .*tiny")).wait_for(timeout=60_000)
+    page.mouse.move(5, 5)
+    wait_for_app(page)
+    screenshot(page, "draw-not-sure")
