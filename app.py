@@ -10,10 +10,6 @@ pages = {
         st.Page("pages/train.py", title="Train", icon="🏋️"),
         st.Page("pages/runs.py", title="Runs", icon="📋"),
     ],
-    "Seeds": [
-        st.Page("pages/catalogue.py", title="Catalogue", icon="📚"),
-        st.Page("pages/playground.py", title="Playground", icon="🎛️"),
-    ],
     "Look inside": [
         st.Page("pages/inspect.py", title="Inspect", icon="🔍"),
         st.Page("pages/weights.py", title="Weights", icon="🧩"),
@@ -21,9 +17,11 @@ pages = {
     ],
     "Play": [
         st.Page("pages/draw.py", title="Draw", icon="✏️"),
+        st.Page("pages/playground.py", title="Playground", icon="🎛️"),
     ],
     "Experiments": [
         st.Page("pages/experiments.py", title="Experiments", icon="🧪"),
+        st.Page("pages/catalogue.py", title="Catalogue", icon="📚"),
     ],
 }
 st.navigation(pages).run()

@@ -175,7 +175,7 @@ if st.button("Run", type="primary", disabled=bool(problem) or running is not Non
              help="One sweep trains at a time." if running else None):
     running = sweep.SweepJob(spec, store).start()
     jobs().append(running)
-    st.session_state.exp_shown = running.spec.name
+    st.session_state.exp_follow = running.spec.name  # show its results once it ends
 
 
 # --- the sweep training now -----------------------------------------------------------------
@@ -189,15 +189,16 @@ def live(job: sweep.SweepJob) -> None:
             for p in snap]
     done, elapsed = sum(frac) / len(frac), time.time() - job.started
     left = elapsed / done * (1 - done) if done > 0.02 else None
-    st.progress(min(1.0, done), text=f"{job.spec.name} · {sum(p.status == 'finished' for p in snap)}"
-                f"/{len(snap)} finished · {ui.duration(elapsed)} elapsed · "
-                f"{ui.duration(left)} left")
+    finished = sum(p.status == "finished" for p in snap)
+    st.progress(min(1.0, done), text=f"{job.spec.name} · {finished}/{len(snap)} finished · "
+                f"{ui.duration(elapsed)} elapsed · {ui.duration(left)} left")
     st.button("Stop", on_click=job.stop, key="exp_stop_button",
               help="Members training now stop and keep what they learned; finished ones stay.")
     st.dataframe(pd.DataFrame([{
         job.spec.param: f"{p.value:g}", "replicate": p.replicate + 1, "status": p.status,
-        "epoch": f"{p.epoch}/{p.epochs}", "progress": f, "test acc": p.test_accuracy}
-        for p, f in zip(snap, frac)]), hide_index=True, key="exp_members",
+        "epoch": f"{p.epoch}/{p.epochs}", "progress": f,
+        "test acc": float("nan") if p.test_accuracy is None else p.test_accuracy}
+        for p, f in zip(snap, frac)]), hide_index=True, key="exp_members", placeholder="-",
         column_config={"progress": st.column_config.ProgressColumn(min_value=0, max_value=1),
                        "test acc": st.column_config.NumberColumn(format="percent")})
     partial = [sweep.MemberResult(p.index, p.value, p.replicate, p.run_id, p.status,
@@ -209,6 +210,8 @@ def live(job: sweep.SweepJob) -> None:
 if running is not None:
     st.subheader("Training")
     live(running)
+elif jobs() and jobs()[-1].error:
+    st.error(f"The sweep {jobs()[-1].spec.name} broke: {jobs()[-1].error}")
 
 # --- stored sweeps -----------------------------------------------------------------------
 st.subheader("Results")
@@ -216,13 +219,12 @@ groups = [g for g in sweep.stored_sweeps(store) if running is None or g != runni
 if not groups:
     st.info("No finished sweep yet. Press **Run** above: results appear here.")
 else:
+    if st.session_state.get("exp_follow") in groups:  # the sweep this session started ended
+        st.session_state.exp_shown = st.session_state.pop("exp_follow")
     if st.session_state.get("exp_shown") not in groups:
         st.session_state.exp_shown = groups[0]
     shown = st.selectbox("Sweep", groups, key="exp_shown")
     result = sweep.load_sweep(store, shown)
-    done = [j for j in jobs() if j.spec.name == shown and j.error]
-    if done:
-        st.error(f"The sweep broke: {done[0].error}")
     statuses = pd.Series([m.status for m in result.members]).value_counts()
     ended = all(m.status == "finished" for m in result.members)
     (st.success if ended else st.warning)(
@@ -246,7 +248,9 @@ chosen = st.multiselect("Runs", list(by_id), key="exp_compare",
 if chosen:
     picked = [by_id[i] for i in chosen]
     histories = [store.epochs(r.id) for r in picked]
-    labels = [f"{r.name} ({r.id[-6:]})" for r in picked]
+    short = [r.name.removeprefix(f"{r.group_name}: ") if r.group_name else r.name
+             for r in picked]  # a sweep member by its value and replicate
+    labels = [f"{n} ({r.id[-6:]})" if short.count(n) > 1 else n for n, r in zip(short, picked)]
     datasets = {r.dataset for r in picked}
     ds = datasets.pop() if len(datasets) == 1 else ""
     held_out = "val_accuracy" if any(h.get("val_accuracy") is not None

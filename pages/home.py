@@ -36,5 +36,13 @@ if not prepared:
 
 st.subheader("Start here")
 st.page_link("pages/train.py", label="Train a network live", icon="🏋️")
+st.page_link("pages/inspect.py", label="Open its confusion matrix and its mistakes", icon="🔍")
+st.page_link("pages/weights.py", label="Look at what its first layer learned", icon="🧩")
+st.page_link("pages/draw.py", label="Draw a digit for it to read", icon="✏️")
+st.page_link("pages/experiments.py", label="Sweep a hyperparameter with replicates",
+             icon="🧪")
+st.page_link("pages/catalogue.py", label="Rerun the course's experiments", icon="📚")
+st.page_link("pages/playground.py", label="Watch decision boundaries on 2-D toy sets",
+             icon="🎛️")
 st.page_link("pages/runs.py", label="Compare and manage runs", icon="📋")
 st.caption(f"Everything nnkit keeps (data, runs, checkpoints) lives in {paths.home()}.")

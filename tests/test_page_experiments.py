@@ -90,5 +90,24 @@ def test_compare_shows_only_the_settings_that_differ(nnkit_home):
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     titles = [c["layout"]["title"]["text"] for c in charts]
     assert titles == ["train accuracy", "val accuracy", "test accuracy"]
-    assert sorted(t["name"] for t in charts[0]["data"]) == [f"first ({first[-6:]})",
-                                                            f"second ({second[-6:]})"]
+    assert sorted(t["name"] for t in charts[0]["data"]) == ["first", "second"]
+
+
+def test_stop_keeps_the_finished_members_and_the_live_view_shows_every_member(nnkit_home):
+    """batch_size values train one after another: Stop during the first ends the sweep."""
+    at = open_page("experiments")
+    at.selectbox(key="exp_dataset").set_value("moons").run()
+    at.number_input(key="exp_epochs").set_value(300)
+    at.selectbox(key="exp_param").set_value("batch_size").run()
+    at.text_input(key="exp_values_text").set_value("64, 128")
+    at.number_input(key="exp_replicates").set_value(2).run()
+    assert "2 groups one after another" in texts(at)
+    button(at, "Run").click().run()
+    assert not at.exception
+    assert "Training" in texts(at)
+    members = next(d.value for d in at.dataframe if "replicate" in d.value.columns)
+    assert list(members["batch_size"]) == ["64", "64", "128", "128"]
+    button(at, "Stop").click().run()
+    at = rerun_until(at, lambda a: "Sweep ended: 4 runs" in texts(a), timeout=120)
+    statuses = [r.status for r in RunStore().list()]
+    assert statuses.count("stopped") >= 2 and set(statuses) <= {"stopped", "finished"}

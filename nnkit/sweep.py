@@ -1,0 +1,534 @@
+"""Sweeps: one setting at several values, each trained several times (replicates), every member
+an ordinary stored run. Members that differ only in lr, weight decay or seed train at once
+(nnkit.batched); the others one after another.
+
+The varied settings (PARAMS): weight_decay, lr, batch_size, epochs, train_subset, dropout, and
+hidden: the width of the first hidden dense layer, later layers keeping their proportions
+(mlp-500-300 at hidden=250 is 250-150; a one-layer MLP simply gets that width).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+
+from nnkit import batched, data, models
+from nnkit.config import ConfigError, RunConfig, check
+from nnkit.control import RunControl
+from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.runner import StoreWriter, load_bundle_for, save_result
+from nnkit.runs import RunStore
+from nnkit.train import TrainingFailed, TrainResult, train
+
+PARAMS = {"weight_decay": "Weight decay", "lr": "Learning rate", "batch_size": "Batch size",
+          "epochs": "Epochs", "train_subset": "Training images", "dropout": "Dropout",
+          "hidden": "Hidden width"}
+INTEGER = ("batch_size", "epochs", "train_subset", "hidden")
+LOG_SCALE = ("weight_decay", "lr", "batch_size", "train_subset")  # plotted on a log axis
+# images/s of train() per preset at batch 128, MNIST, on a shared 2-core CPU (measured 2026-11,
+# ±30 %; vgg-small on CIFAR-10 a guess)
+IMAGES_PER_SECOND = {"mlp-64-64": 60_000, "mlp-128": 60_000, "mlp-500-300": 17_000,
+                     "cnn-10-20": 7_500, "fast-cnn": 5_700, "lenet5": 7_400, "vgg-small": 400,
+                     "numpy-mlp-100": 100_000}
+STEP_SECONDS = 0.0006  # a training step's fixed cost (what dominates on 2-D toy sets)
+# 15 MLPs at once vs one after another (benchmarks/batched_speed.py): 2.4x for 55k parameters
+# each, 1.15x for 545k (the matrix products then dominate, and batching does not shrink them)
+SPEEDUP_SMALL, SPEEDUP_LARGE = (6e4, 2.4), (5e5, 1.15)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    base: RunConfig  # every member starts from this
+    param: str  # one of PARAMS
+    values: tuple = ()  # the values param takes
+    replicates: int = 3  # trainings per value, seeds base.seed, base.seed + 1, ...
+    name: str = ""  # the runs' group name in the store ('' -> made from param and time)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", tuple(self.values))
+
+
+def apply(base: RunConfig, param: str, value) -> RunConfig:
+    """base with param set to value (dropout and hidden make a custom model)."""
+    if param not in PARAMS:
+        raise ConfigError("param", f"must be one of {', '.join(PARAMS)} (got {param!r})")
+    if param in INTEGER and float(value) != int(value):
+        raise ConfigError(param, f"must be a whole number (got {value!r})")
+    value = int(value) if param in INTEGER else float(value)
+    if param not in ("dropout", "hidden"):
+        return base.with_changes(**{param: value})
+    spec = base.model_spec()
+    if param == "dropout":
+        spec = models.with_overrides(spec, dropout=value)
+    else:
+        if not spec.hidden:
+            raise ConfigError("hidden", f"{base.model} has no hidden dense layer to widen")
+        spec = models.with_overrides(spec, hidden=[max(1, round(h * value / spec.hidden[0]))
+                                                   for h in spec.hidden])
+    return base.with_changes(model="custom", spec=spec)
+
+
+def value_of(cfg: RunConfig, param: str):
+    """The value param has in cfg (the inverse of apply)."""
+    if param == "dropout":
+        return cfg.model_spec().dropout
+    if param == "hidden":
+        return cfg.model_spec().hidden[0]
+    return getattr(cfg, param)
+
+
+def values_from_range(kind: str, start: float = 0, stop: float = 0, count: int = 0,
+                      text: str = "", integer: bool = False) -> tuple:
+    """Values from a comma-separated list (kind "list", from text), or count of them spaced
+    evenly ("linear") or by equal ratios ("log", 3 significant digits) from start to stop."""
+    if kind == "list":
+        try:
+            values = [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError("values", "must be numbers separated by commas "
+                              f"(got {text!r})") from None
+    elif kind in ("log", "linear"):
+        if not 1 <= count <= 50:
+            raise ConfigError("values", f"count must be between 1 and 50 (got {count})")
+        if kind == "log" and (start <= 0 or stop <= 0):
+            raise ConfigError("values", "a log range needs start and stop above 0")
+        values = list(np.geomspace(start, stop, count) if kind == "log"
+                      else np.linspace(start, stop, count))
+        if kind == "log":
+            values = [float(f"{v:.3g}") for v in values]
+    else:
+        raise ConfigError("values", f"kind must be list, log or linear (got {kind!r})")
+    if integer:
+        values = [round(v) for v in values]
+    out = []
+    for v in values:  # in order, without repeats (rounding may merge neighbours)
+        v = int(v) if integer else float(v)
+        if v not in out:
+            out.append(v)
+    if not out:
+        raise ConfigError("values", "give at least one value")
+    return tuple(out)
+
+
+def members(spec: SweepSpec) -> list[tuple[object, int, RunConfig]]:
+    """(value, replicate, config) of every member, value by value; seed = base.seed + replicate."""
+    if not 1 <= spec.replicates <= 50:
+        raise ConfigError("replicates", f"must be between 1 and 50 (got {spec.replicates})")
+    if not spec.values:
+        raise ConfigError("values", "give at least one value")
+    if len(spec.values) > 50:
+        raise ConfigError("values", f"at most 50 values (got {len(spec.values)})")
+    out = []
+    for value in spec.values:
+        cfg = apply(spec.base, spec.param, value)
+        for r in range(spec.replicates):
+            out.append((value_of(cfg, spec.param), r, check(cfg.with_changes(seed=cfg.seed + r))))
+    return out
+
+
+def aggregate(rows: Iterable[tuple[object, float | None]]) -> list[dict]:
+    """(value, metric) pairs -> per value, in order: mean, std (ddof=1, the sample standard
+    deviation; 0 when n = 1), n and the values themselves. Missing metrics (None) are skipped."""
+    groups: dict = {}
+    for value, metric in rows:
+        if metric is not None:
+            groups.setdefault(value, []).append(float(metric))
+    out = []
+    for value in sorted(groups):
+        v = np.asarray(groups[value], dtype=np.float64)
+        out.append({"value": value, "mean": float(v.mean()),
+                    "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "n": len(v),
+                    "values": groups[value]})
+    return out
+
+
+def best_value(agg: Sequence[dict]):
+    """The value with the highest mean (the first of equals), None when there is none."""
+    return max(agg, key=lambda a: a["mean"])["value"] if agg else None
+
+
+def plan(spec: SweepSpec) -> list[list[int]]:
+    """Member indices in training groups: members in one group of two or more train at once."""
+    groups: dict[str, list[int]] = {}
+    for i, (_, _, cfg) in enumerate(members(spec)):
+        key = batched.batch_key(cfg) if not batched.not_worth_it(cfg) else f"alone {i}"
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def can_batch(spec: SweepSpec) -> bool:
+    """True when every member trains in one torch.func batch (shapes and model allow it)."""
+    return len(plan(spec)) == 1 and len(members(spec)) > 1
+
+
+def describe_plan(spec: SweepSpec) -> str:
+    """How the sweep will train, in words."""
+    groups, n = plan(spec), len(members(spec))
+    if len(groups) == 1 and n > 1:
+        return f"all {n} networks at once (torch.func)"
+    if all(len(g) == 1 for g in groups):
+        why = batched.not_worth_it(spec.base) or f"each {spec.param} value changes the training"
+        return f"{n} networks one after another ({why})"
+    return (f"{len(groups)} groups one after another, the {len(groups[0])} replicates of each "
+            f"value at once ({spec.param} changes shapes or steps)")
+
+
+def _train_size(cfg: RunConfig) -> tuple[int, int]:
+    info = data.info(cfg.dataset)
+    if info.kind == "toy":
+        n, test = cfg.toy_size, max(200, cfg.toy_size // 2)
+    else:
+        n, test = (50_000 if cfg.dataset == "cifar10" else 60_000), 10_000
+    n = min(n, cfg.train_subset) if cfg.train_subset else n
+    return n - int(round(n * cfg.val_fraction)), test
+
+
+def _seconds_per_image(cfg: RunConfig) -> float:
+    if cfg.model in IMAGES_PER_SECOND:
+        per = 1 / IMAGES_PER_SECOND[cfg.model] - STEP_SECONDS / 128
+    else:  # a custom model: from its size (a dense parameter costs ~3 multiply-adds an image)
+        info = data.info(cfg.dataset)
+        rows = models.summary(cfg.model_spec(), info.input_shape, info.num_classes)
+        macs = sum(r.params * (r.output_shape[-1] * r.output_shape[-2] if len(r.output_shape) == 3
+                               else 1) for r in rows)
+        per = 3 * macs / 2e10  # ~20 GMAC/s measured on mlp-500-300
+    return max(per, 1e-7)
+
+
+def estimate_seconds(spec: SweepSpec) -> float:
+    """Rough training time of the whole sweep on a 2-core CPU (from IMAGES_PER_SECOND)."""
+    total = 0.0
+    mem = members(spec)
+    for group in plan(spec):
+        cfgs = [mem[i][2] for i in group]
+        n, test = _train_size(cfgs[0])
+        steps = -(-n // min(cfgs[0].batch_size, n))
+        one = cfgs[0].epochs * (steps * STEP_SECONDS + (n + test / 3) * _seconds_per_image(cfgs[0]))
+        total += one * len(group) / _speedup(cfgs[0], len(group))
+    return total
+
+
+def _speedup(cfg: RunConfig, k: int) -> float:
+    """How much faster k members train at once than one after another (1 for k = 1)."""
+    info = data.info(cfg.dataset)
+    n = models.num_params(models.build_model(cfg.model_spec(), info.input_shape,
+                                             info.num_classes))
+    (n0, s0), (n1, s1) = SPEEDUP_SMALL, SPEEDUP_LARGE
+    t = min(1.0, max(0.0, (np.log(n) - np.log(n0)) / (np.log(n1) - np.log(n0))))
+    return 1 + (s0 + (s1 - s0) * t - 1) * min(1.0, (k - 1) / 14)
+
+
+@dataclass
+class MemberResult:
+    index: int
+    value: object
+    replicate: int
+    run_id: str
+    status: str
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    train_seconds: float | None = None
+    batched: bool = False
+
+
+@dataclass
+class SweepResult:
+    name: str
+    param: str
+    members: list[MemberResult]
+    batched: bool  # some members trained at once
+    seconds: float  # wall-clock, data loading and evaluation included
+
+    def aggregate(self) -> list[dict]:
+        """Final test accuracy per value over the finished members."""
+        return aggregate((m.value, m.test_accuracy) for m in self.members
+                         if m.status == "finished")
+
+
+def default_name(spec: SweepSpec) -> str:
+    return f"{spec.base.model} {spec.param} sweep {time.strftime('%m-%d %H:%M:%S')}"
+
+
+def run_name(group: str, param: str, value, replicate: int) -> str:
+    return f"{group}: {param}={value:g} #{replicate + 1}"
+
+
+def run_sweep(spec: SweepSpec, store: RunStore,
+              callbacks_per_member: Callable[[int, str], Sequence[Callback]] | None = None,
+              control: RunControl | None = None,
+              on_member_end: Callable[[MemberResult], None] | None = None) -> SweepResult:
+    """Train every member and store each as an ordinary run (group = the sweep's name).
+
+    callbacks_per_member(i, run_id) gives member i's extra listeners; a stop ends the members
+    training now (they keep what they learned) and the ones not started yet."""
+    mem = members(spec)
+    groups = plan(spec)
+    data.prepare(spec.base.dataset)  # before any run exists: missing data leaves no ghosts
+    name = spec.name or default_name(spec)
+    control = control or RunControl()
+    t0 = time.perf_counter()
+    ids = [store.create_run(cfg, run_name(name, spec.param, v, r), "queued", group=name)
+           for v, r, cfg in mem]
+    extra = [list(callbacks_per_member(i, ids[i])) if callbacks_per_member else []
+             for i in range(len(mem))]
+    results: list[MemberResult | None] = [None] * len(mem)
+    for group in groups:
+        cfgs = [mem[i][2] for i in group]
+        if control.stop_requested:
+            end = RunEnd("stopped", "stopped before it started", 0.0, None, None)
+            for i in group:
+                store.finish(ids[i], end)
+                for cb in extra[i]:
+                    cb.on_run_end(end)
+                results[i] = MemberResult(i, mem[i][0], mem[i][1], ids[i], "stopped")
+            continue
+        try:
+            bundles = _bundles(cfgs)
+        except Exception as e:  # noqa: BLE001 - this group fails; the sweep goes on
+            bundles, end = [None] * len(group), RunEnd("failed", f"{type(e).__name__}: {e}",
+                                                       0.0, None, None)
+            for i in group:
+                store.finish(ids[i], end)
+                for cb in extra[i]:
+                    cb.on_run_end(end)
+        together = len(group) > 1
+        trained: list[TrainResult | None] = [None] * len(group)
+        if bundles[0] is not None:
+            cbs = [[StoreWriter(store, ids[i], c, b.info, flush_seconds=5.0), *extra[i]]
+                   for i, c, b in zip(group, cfgs, bundles)]
+            try:
+                if together:
+                    trained = batched.train_batched(cfgs, bundles, cbs, control,
+                                                    [ids[i] for i in group])
+                else:
+                    trained = [train(cfgs[0], bundles[0], cbs[0], control, ids[group[0]])]
+            except TrainingFailed:  # the callbacks recorded the failure; the sweep goes on
+                pass
+        for i, cfg, bundle, res in zip(group, cfgs, bundles, trained):
+            results[i] = _member_result(i, mem[i], ids[i], res, together)
+            if res is not None:
+                save_result(store, ids[i], cfg, bundle.info, res)
+            if on_member_end:
+                on_member_end(results[i])
+    return SweepResult(name, spec.param, results, any(len(g) > 1 for g in groups),
+                       time.perf_counter() - t0)
+
+
+def _bundles(cfgs: Sequence[RunConfig]) -> list[data.DataBundle]:
+    """Each config's data; configs with the same data share one bundle (one copy in memory)."""
+    loaded: dict[str, data.DataBundle] = {}
+    for c in cfgs:
+        if _data_key(c) not in loaded:
+            loaded[_data_key(c)] = load_bundle_for(c)
+    return [loaded[_data_key(c)] for c in cfgs]
+
+
+def _data_key(cfg: RunConfig) -> str:
+    """Configs with equal keys load the same data (the seed matters for toy sets and splits)."""
+    seeded = data.info(cfg.dataset).kind == "toy" or cfg.val_fraction > 0
+    return str((cfg.dataset, cfg.normalize, cfg.train_subset, cfg.val_fraction, cfg.toy_size,
+                cfg.toy_noise, cfg.seed if seeded else 0))
+
+
+def _member_result(i: int, member, run_id: str, res: TrainResult | None,
+                   together: bool) -> MemberResult:
+    value, replicate, _ = member
+    if res is None:
+        return MemberResult(i, value, replicate, run_id, "failed", batched=together)
+    e = res.end
+    return MemberResult(i, value, replicate, run_id, e.status, e.test_accuracy, e.test_loss,
+                        e.train_seconds, together)
+
+
+def log_axis(param: str, values: Iterable) -> bool:
+    """Whether a chart of this param reads better on a log axis (all values above 0)."""
+    return param in LOG_SCALE and all(float(v) > 0 for v in values)
+
+
+def load_sweep(store: RunStore, group: str) -> SweepResult | None:
+    """A stored sweep read back from its runs (None when the group has none)."""
+    runs = [r for r in store.list() if r.group_name == group][::-1]  # oldest first
+    if not runs:
+        return None
+    named = [r.name.split(": ", 1)[-1].split("=")[0] for r in runs]
+    param = named[0] if named[0] in PARAMS else next(
+        (p for p in PARAMS if len({value_of(r.config, p) for r in runs}) > 1), "seed")
+    value = (lambda cfg: cfg.seed) if param == "seed" else (lambda cfg: value_of(cfg, param))
+    first_seed: dict = {}
+    for r in runs:
+        first_seed[value(r.config)] = min(first_seed.get(value(r.config), r.config.seed),
+                                          r.config.seed)
+    out = [MemberResult(i, value(r.config), r.config.seed - first_seed[value(r.config)], r.id,
+                        r.status, r.final_test_accuracy, r.final_test_loss, r.train_seconds,
+                        "at once" in r.device)
+           for i, r in enumerate(runs)]
+    return SweepResult(group, param, out, any(m.batched for m in out),
+                       max(r.updated for r in runs) - min(r.created for r in runs))
+
+
+def stored_sweeps(store: RunStore) -> list[str]:
+    """Group names of the stored sweeps, newest first."""
+    return list(dict.fromkeys(r.group_name for r in store.list() if r.group_name))
+
+
+def differing_fields(configs: Sequence[RunConfig]) -> dict[str, list]:
+    """The config fields (the model spec's as spec.*) whose values differ between configs."""
+    rows = []
+    for cfg in configs:
+        flat = {f.name: getattr(cfg, f.name) for f in fields(RunConfig) if f.name != "spec"}
+        for key, value in asdict(cfg.model_spec()).items():
+            flat[f"spec.{key}"] = str(value) if isinstance(value, (list, tuple)) else value
+        rows.append(flat)
+    keys = rows[0].keys() if rows else []
+    return {k: [r[k] for r in rows] for k in keys if len({repr(r[k]) for r in rows}) > 1}
+
+
+# --- a sweep in a background thread (the dashboard's) ---------------------------------------
+@dataclass
+class MemberProgress:
+    """What the live view shows of one member."""
+
+    index: int
+    value: object
+    replicate: int
+    run_id: str = ""
+    status: str = "queued"
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    total_steps: int = 0
+    test_accuracy: float | None = None  # the last epoch's, then the final one
+
+
+class _Progress(Callback):
+    """Copies one member's events into its MemberProgress under the job's lock."""
+
+    def __init__(self, item: MemberProgress, lock: threading.Lock) -> None:
+        self.item, self.lock = item, lock
+
+    def on_run_start(self, e: RunStart) -> None:
+        with self.lock:
+            self.item.status, self.item.total_steps = "running", e.epochs * e.steps_per_epoch
+
+    def on_step_end(self, e: StepEnd) -> None:
+        with self.lock:
+            self.item.step, self.item.epoch = e.step, e.epoch
+
+    def on_epoch_end(self, e: EpochEnd) -> None:
+        with self.lock:
+            self.item.test_accuracy = e.test_accuracy
+
+    def on_run_end(self, e: RunEnd) -> None:
+        with self.lock:
+            self.item.status = e.status
+            if e.test_accuracy is not None:
+                self.item.test_accuracy = e.test_accuracy
+
+
+class SweepJob:
+    """A sweep training in its own thread; pages read snapshot() copies, never the thread."""
+
+    def __init__(self, spec: SweepSpec, store: RunStore) -> None:
+        self.spec = replace(spec, name=spec.name or default_name(spec))
+        self.store, self.control, self.lock = store, RunControl(), threading.Lock()
+        self.progress = [MemberProgress(i, v, r, epochs=cfg.epochs)
+                         for i, (v, r, cfg) in enumerate(members(self.spec))]
+        self.result: SweepResult | None = None
+        self.error = ""
+        self.started = time.time()
+        self._thread = threading.Thread(target=self._run, name="nnkit-sweep", daemon=True)
+
+    def start(self) -> SweepJob:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """End the sweep: members training now keep what they learned; finished ones stay."""
+        self.control.stop("stopped by the user")
+
+    @property
+    def active(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def snapshot(self) -> list[MemberProgress]:
+        """Consistent copies of every member's progress."""
+        with self.lock:
+            return [replace(p) for p in self.progress]
+
+    def _callbacks(self, i: int, run_id: str) -> list[Callback]:
+        with self.lock:
+            self.progress[i].run_id = run_id
+        return [_Progress(self.progress[i], self.lock)]
+
+    def _run(self) -> None:
+        try:
+            self.result = run_sweep(self.spec, self.store, self._callbacks, self.control)
+        except Exception as e:  # noqa: BLE001 - shown on the page; the app goes on
+            self.error = f"{type(e).__name__}: {e}"
+
+
+# --- the command line: python -m nnkit sweep ... ---------------------------------------------
+def add_cli(subparsers) -> None:
+    """Add `sweep` to nnkit's command line (called by nnkit.cli.build_parser)."""
+    from nnkit import cli
+
+    p = subparsers.add_parser("sweep", help="train one setting at several values, replicated",
+                              description="Every member is stored as a run; the table gives "
+                              "the final test accuracy per value (mean, sample std, n).")
+    cli._add_config_options(p)
+    p.add_argument("--param", required=True, choices=tuple(PARAMS), help="the setting to vary")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--values", help="comma-separated values, e.g. 1e-6,1e-5,1e-4,1e-3")
+    how.add_argument("--range", dest="value_range", metavar="KIND:START:STOP:COUNT",
+                     help="e.g. log:1e-6:1e-3:5 or linear:0:0.5:3")
+    p.add_argument("--replicates", type=int, default=3, help="trainings per value (default 3)")
+    p.add_argument("--name", help="the sweep's name (its runs' group)")
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args) -> int:
+    import json
+    import sys
+
+    from nnkit import cli
+
+    base = cli.config_from_args(args)
+    if args.values is not None:
+        values = values_from_range("list", text=args.values, integer=args.param in INTEGER)
+    else:
+        try:
+            kind, start, stop, count = args.value_range.split(":")
+            start, stop, count = float(start), float(stop), int(count)
+        except ValueError:
+            raise ConfigError("range", f"must be KIND:START:STOP:COUNT (got {args.value_range!r})"
+                              ) from None
+        values = values_from_range(kind, start, stop, count, integer=args.param in INTEGER)
+    spec = SweepSpec(base, args.param, values, args.replicates, args.name or "")
+    print(f"{len(members(spec))} runs: {describe_plan(spec)}; about "
+          f"{estimate_seconds(spec):.0f} s on a 2-core CPU", file=sys.stderr)
+
+    def report(m: MemberResult) -> None:
+        acc = "-" if m.test_accuracy is None else f"{m.test_accuracy:.4f}"
+        print(f"{args.param}={m.value:g} #{m.replicate + 1}: {m.status}, test {acc}",
+              file=sys.stderr)
+
+    result = run_sweep(spec, cli.RunStore(), on_member_end=report)
+    agg = result.aggregate()
+    print(f"{args.param:>12} {'mean':>7} {'std':>7} {'n':>3}  replicates")
+    for a in agg:
+        print(f"{a['value']:>12g} {a['mean']:>7.4f} {a['std']:>7.4f} {a['n']:>3}  "
+              + " ".join(f"{v:.4f}" for v in a["values"]))
+    print(json.dumps({"param": args.param, "name": result.name,
+                      "results": [{k: a[k] for k in ("value", "mean", "std", "n")} for a in agg],
+                      "best": best_value(agg), "batched": result.batched,
+                      "seconds": round(result.seconds, 3),
+                      "runs": [m.run_id for m in result.members]}))
+    return cli.EXIT_OK if agg else cli.EXIT_ERROR
