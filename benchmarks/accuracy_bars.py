@@ -22,7 +22,7 @@ from nnkit.events import Callback, EpochEnd
 from nnkit.train import train
 
 CONFIGS = {
-    "fast-cnn": RunConfig(),  # AdamW 1e-2, wd 1e-4, one-cycle over 2 epochs, batch 128
+    "fast-cnn": RunConfig(),  # AdamW 1e-2, wd 1e-4, one-cycle over 1 epoch, batch 64
     "mlp-500-300": RunConfig(model="mlp-500-300", optimizer="sgd", lr=0.1, momentum=0.9,
                              weight_decay=1e-4, batch_size=128, epochs=20, schedule="cosine"),
 }

@@ -30,8 +30,8 @@ class RunConfig:
     momentum: float = 0.9  # SGD and RMSprop momentum
     nesterov: bool = False  # SGD only
     weight_decay: float = 1e-4  # L2 penalty (decoupled for AdamW)
-    batch_size: int = 128
-    epochs: int = 2
+    batch_size: int = 64  # with the defaults: fast-cnn >= 99.0 % in one epoch, ~12 s on 2 cores
+    epochs: int = 1
     schedule: str = "onecycle"  # none | step | cosine | onecycle
     step_size: int = 1  # epochs between decays for the step schedule
     gamma: float = 0.5  # decay factor for the step schedule

@@ -61,7 +61,7 @@ def test_pause_resume_and_stop_buttons_change_the_status():
 def test_the_url_fills_the_form_and_garbage_falls_back_with_a_notice():
     at = open_page("train", {"model": "mlp-500-300", "lr": "0.05", "epochs": "oops"})
     assert _number(at, "Learning rate").value == 0.05
-    assert _number(at, "Epochs").value == 2  # the default
+    assert _number(at, "Epochs").value == 1  # the default
     assert "Parameters: 545,810" in texts(at)
     assert any("epochs" in w.value for w in at.warning)
 
