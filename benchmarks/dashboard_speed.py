@@ -51,6 +51,7 @@ def main() -> None:
         tmp = Path(tmp)
         before = headless(tmp / "cli", cli_args)
         t0 = time.perf_counter()
+        (tmp / "app").mkdir()
         server = Server(tmp / "app")
         healthy = time.perf_counter() - t0
         try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 # Reference results shown as horizontal lines (LeCun's MNIST table).
 REFERENCES = {
     "mnist": [(0.9847, "Hinton 784-500-300: 98.47 %"), (0.9905, "LeNet-5: 99.05 %")],
 }
-MAX_POINTS = 2000  # loss curves are thinned to this many points
+MAX_POINTS = 600  # loss curves are thinned to this many points
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 300) -> go.Figure:
@@ -23,11 +24,9 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 300) -> go
 
 def ema(values: Sequence[float], smoothing: float) -> np.ndarray:
     """Exponential moving average with debiasing (TensorBoard's smoothing)."""
-    out, acc = np.empty(len(values)), 0.0
-    for i, v in enumerate(values):
-        acc = smoothing * acc + (1 - smoothing) * v
-        out[i] = acc / (1 - smoothing ** (i + 1))
-    return out
+    if len(values) == 0:
+        return np.zeros(0)
+    return pd.Series(values, dtype=float).ewm(alpha=1 - smoothing, adjust=True).mean().to_numpy()
 
 
 def loss_per_step(steps: Sequence[tuple[int, float]], smoothing: float = 0.9,

@@ -13,6 +13,8 @@ from nnkit.config import (OPTIMIZERS, SCHEDULES, ConfigError, RunConfig, from_qu
 from nnkit.manager import POLICY
 from pages import ui
 
+LOSS_EVERY = 3.0  # seconds between redraws of the live loss-per-step chart
+
 HELP = {
     "dataset": "What to learn. MNIST: 70,000 handwritten digits. Toy sets are 2-D points.",
     "model": "A preset architecture, or 'custom' to build one layer by layer.",
@@ -253,24 +255,40 @@ def finished_summary(run_id: str) -> None:
     c[3].metric("Parameters", f"{rec.num_params:,}" if rec.num_params else "-")
     history = ui.store().epochs(run_id)
     steps = [(s["step"], s["loss"]) for s in ui.store().steps(run_id)]
-    charts(rec.config, steps, history, len(steps) // max(1, rec.epochs_done or 1), None)
+    charts(rec.config, steps, history, len(steps) // max(1, rec.epochs_done or 1), None, run_id)
 
 
-def charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int, weights) -> None:
+def cached_figure(name: str, signature, build):
+    """The figure built last time while its inputs' signature is unchanged: the server skips
+    rebuilding it and the browser, seeing the same chart, skips redrawing it (on 2 cores the
+    redraws competed with training)."""
+    cache = st.session_state.setdefault("_figures", {})
+    if name not in cache or cache[name][0] != signature:
+        cache[name] = (signature, build())
+    return cache[name][1]
+
+
+def charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int, weights,
+           run_id: str, weights_step: int = 0, live: bool = False) -> None:
     """Loss per step, accuracy and loss per epoch, and the first-layer templates."""
+    epochs_sig = (run_id, len(history), history[-1]["epoch"] if history else 0)
     left, right = st.columns(2)
-    left.plotly_chart(plots.loss_per_step(steps, steps_per_epoch=steps_per_epoch),
-                      key="loss_steps")
-    right.plotly_chart(plots.epoch_curves(history, "accuracy", cfg.dataset), key="acc_epochs")
+    # the loss chart follows the steps, redrawn at most every LOSS_EVERY seconds
+    loss_sig = (run_id, int(time.monotonic() // LOSS_EVERY) if live else len(steps))
+    left.plotly_chart(cached_figure("loss", loss_sig, lambda: plots.loss_per_step(
+        steps, steps_per_epoch=steps_per_epoch)), key="loss_steps")
+    right.plotly_chart(cached_figure("acc", epochs_sig, lambda: plots.epoch_curves(
+        history, "accuracy", cfg.dataset)), key="acc_epochs")
     left, right = st.columns(2)
-    left.plotly_chart(plots.epoch_curves(history, "loss", cfg.dataset), key="loss_epochs")
+    left.plotly_chart(cached_figure("eloss", epochs_sig, lambda: plots.epoch_curves(
+        history, "loss", cfg.dataset)), key="loss_epochs")
     if weights is not None:
         shape = data.DATASETS[cfg.dataset].input_shape
         try:
-            tmpl = inspect.templates_from_weight(weights, shape)
-            grid = inspect.template_grid(tmpl[:64])
-            right.plotly_chart(plots.weight_grid(grid, "First-layer weights (live)"),
-                               key="templates")
+            fig = cached_figure("weights", (run_id, weights_step), lambda: plots.weight_grid(
+                inspect.template_grid(inspect.templates_from_weight(weights, shape)[:64]),
+                "First-layer weights (live)"))
+            right.plotly_chart(fig, key="templates")
         except ValueError:
             pass
 
@@ -304,7 +322,8 @@ def live_view(run_id: str) -> None:
                      f"{live.images_per_second():,.0f} images/s · {live.device}")
     controls(run_id, live.status)
     history = [vars(h) for h in live.history]
-    charts(live.config, live.steps, history, live.steps_per_epoch, live.weights)
+    charts(live.config, live.steps, history, live.steps_per_epoch, live.weights, run_id,
+           live.weights_step, live=True)
 
 
 live_now = mgr.live(run_id)
