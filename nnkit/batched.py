@@ -34,7 +34,7 @@ from nnkit.config import RunConfig, check
 from nnkit.control import RunControl, StopTraining
 from nnkit.data import DataBundle
 from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
-from nnkit.train import (EVAL_BATCH, Evaluation, TrainingFailed, TrainResult,
+from nnkit.train import (EVAL_BATCH, Evaluation, TrainResult, failed, on_device_or_cpu,
                          divergence_message, make_optimizer, make_scheduler)
 
 PER_MEMBER = ("lr", "weight_decay", "seed")  # what members of one batch may differ in
@@ -122,20 +122,11 @@ def train_batched(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle],
     control = control or RunControl()
     device, notice = devices.pick(cfgs[0].device)
     try:
-        try:
-            results = _train_on(cfgs, bundles, device, callbacks, control, run_ids)
-        except torch.OutOfMemoryError:
-            if device.type == "cpu":
-                raise
-            torch.cuda.empty_cache()
-            notice = f"{device.type} ran out of memory; trained on the CPU instead"
-            results = _train_on(cfgs, bundles, torch.device("cpu"), callbacks, control, run_ids)
+        results, oom = on_device_or_cpu(
+            device, lambda d: _train_on(cfgs, bundles, d, callbacks, control, run_ids))
     except Exception as e:
-        end = RunEnd("failed", f"{type(e).__name__}: {e}", 0.0, None, None)
-        for cbs in callbacks:
-            for cb in cbs:
-                cb.on_run_end(end)
-        raise TrainingFailed(end.message) from e
+        raise failed(e, [cb for cbs in callbacks for cb in cbs]) from e
+    notice = oom or notice
     for r in results:
         r.notice = notice
     return results

@@ -132,21 +132,32 @@ def train(cfg: RunConfig, bundle: DataBundle, callbacks: Sequence[Callback] = ()
         return train_numpy(cfg, bundle, callbacks, control, run_id)
     control = control or RunControl()
     try:
-        try:
-            result = _train_on(cfg, bundle, device, callbacks, control, run_id)
-        except torch.OutOfMemoryError:
-            if device.type == "cpu":
-                raise
-            torch.cuda.empty_cache()
-            notice = f"{device.type} ran out of memory; trained on the CPU instead"
-            result = _train_on(cfg, bundle, torch.device("cpu"), callbacks, control, run_id)
+        result, oom = on_device_or_cpu(
+            device, lambda d: _train_on(cfg, bundle, d, callbacks, control, run_id))
     except Exception as e:
-        end = RunEnd("failed", f"{type(e).__name__}: {e}", 0.0, None, None)
-        for cb in callbacks:
-            cb.on_run_end(end)
-        raise TrainingFailed(end.message) from e
-    result.notice = notice
+        raise failed(e, callbacks) from e
+    result.notice = oom or notice
     return result
+
+
+def on_device_or_cpu(device: torch.device, attempt):
+    """attempt(device), or attempt(cpu) if the GPU runs out of memory; returns (result, notice)."""
+    try:
+        return attempt(device), ""
+    except torch.OutOfMemoryError:
+        if device.type == "cpu":
+            raise
+        torch.cuda.empty_cache()
+        notice = f"{device.type} ran out of memory; trained on the CPU instead"
+        return attempt(torch.device("cpu")), notice
+
+
+def failed(error: Exception, callbacks: Sequence[Callback]) -> TrainingFailed:
+    """Tell every callback the run failed; the TrainingFailed to raise."""
+    end = RunEnd("failed", f"{type(error).__name__}: {error}", 0.0, None, None)
+    for cb in callbacks:
+        cb.on_run_end(end)
+    return TrainingFailed(end.message)
 
 
 class TrainingFailed(RuntimeError):

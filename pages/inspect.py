@@ -82,16 +82,8 @@ def model_summary(run: RunRecord, info: data.DatasetInfo) -> None:
 
 st.title("Inspect")
 store = ui.store()
-runs = store.list()
-if not runs:
-    st.info("No runs yet. Train one on the Train page: its test results, mistakes and "
-            "weights show up here.")
-    st.page_link("pages/train.py", label="Train a network", icon="🏋️")
-    st.stop()
-wanted = st.query_params.get("run")
-if wanted and wanted not in {r.id for r in runs}:
-    st.warning(f"Run {wanted} is not in the store (it was deleted); showing another run.")
-run = ui.pick_run(runs, key="inspect_run")
+run = ui.choose_run("inspect_run", "No runs yet. Train one on the Train page: its test "
+                   "results, mistakes and weights show up here.")
 info = data.DATASETS[run.dataset]
 classes = info.classes
 k = info.num_classes

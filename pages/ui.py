@@ -71,3 +71,16 @@ def pick_run(runs: list[RunRecord], key: str, label: str = "Run") -> RunRecord |
     st.session_state[f"{key}_url"] = chosen
     st.query_params["run"] = chosen
     return by_id[chosen]
+
+
+def choose_run(key: str, empty_message: str) -> RunRecord:
+    """The run a page shows (?run=ID, else the latest); with no runs, a message and a stop."""
+    runs = store().list()
+    if not runs:
+        st.info(empty_message)
+        st.page_link("pages/train.py", label="Train a network", icon="🏋️")
+        st.stop()
+    wanted = st.query_params.get("run")
+    if wanted and wanted not in {r.id for r in runs}:
+        st.warning(f"Run {wanted} is not in the store (it was deleted); showing another run.")
+    return pick_run(runs, key=key)

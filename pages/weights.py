@@ -118,15 +118,8 @@ def feature_maps(model, run: RunRecord, info: data.DatasetInfo) -> None:
 
 st.title("Weights")
 store = ui.store()
-runs = store.list()
-if not runs:
-    st.info("No runs yet. Train one on the Train page, then see what its first layer learned.")
-    st.page_link("pages/train.py", label="Train a network", icon="🏋️")
-    st.stop()
-wanted = st.query_params.get("run")
-if wanted and wanted not in {r.id for r in runs}:
-    st.warning(f"Run {wanted} is not in the store (it was deleted); showing another run.")
-run = ui.pick_run(runs, key="weights_run")
+run = ui.choose_run("weights_run", "No runs yet. Train one on the Train page, then see what "
+                   "its first layer learned.")
 info = data.DATASETS[run.dataset]
 if info.kind != "image":
     st.info(f"{info.title} has 2 inputs, so each first-layer unit has just 2 weights: no "
