@@ -8,9 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REAL_DATA_DIR
-
-from nnkit import models
+from nnkit import models, paths
 from nnkit.codegen import model_code, script
 from nnkit.config import RunConfig
 
@@ -31,7 +29,7 @@ def test_the_script_trains_on_its_own(tmp_path):
     code = script(RunConfig(train_subset=3000, epochs=1))
     assert "nnkit" not in code.split('"""', 2)[2]  # imports torch and torchvision only
     (tmp_path / "train.py").write_text(code)
-    (tmp_path / "data").symlink_to(REAL_DATA_DIR)  # torchvision finds MNIST, downloads nothing
+    (tmp_path / "data").symlink_to(paths.data_dir())  # smoke: the real MNIST; no download
     env = {k: v for k, v in os.environ.items() if not k.startswith("NNKIT")}
     out = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, env=env, text=True,
                          capture_output=True, timeout=300)
