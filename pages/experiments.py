@@ -9,7 +9,7 @@ import streamlit as st
 
 from nnkit import data, models, plots, sweep
 from nnkit.config import OPTIMIZERS, SCHEDULES, ConfigError, RunConfig
-from nnkit.runs import RunRecord, StoreError
+from nnkit.runs import RunRecord
 from pages import ui
 
 SOURCES = ("A preset", "A saved run")
@@ -77,11 +77,7 @@ st.title("Experiments")
 st.caption("Vary one setting, train every value a few times with different seeds, and see how "
            "much of a difference is real. Every member is an ordinary run on the Runs page.")
 store = ui.store()
-try:
-    runs = store.list()
-except StoreError as e:
-    st.error(f"The runs cannot be listed: {e}")
-    st.stop()
+runs = ui.list_runs()
 
 defaults = {"exp_source": SOURCES[0], "exp_dataset": "mnist", "exp_model": "mlp-64-64",
             "exp_optimizer": DEFAULT.optimizer, "exp_schedule": DEFAULT.schedule,

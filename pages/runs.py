@@ -99,11 +99,7 @@ if kind:
     getattr(st, kind)(text)
 
 store = ui.store()
-try:
-    runs = store.list()
-except StoreError as e:
-    st.error(f"The runs cannot be listed: {e}")
-    st.stop()
+runs = ui.list_runs()
 
 if not runs:
     st.info("No runs yet. Train a network and it shows up here, with its curves, "

@@ -29,6 +29,15 @@ def store() -> RunStore:
         st.stop()
 
 
+def list_runs() -> list[RunRecord]:
+    """Every stored run, newest first; an unreadable row is a message and a stopped page."""
+    try:
+        return store().list()
+    except StoreError as e:
+        st.error(f"The runs cannot be listed: {e}")
+        st.stop()
+
+
 def manager() -> RunManager:
     """The process-wide run manager (one background worker trains the queued runs)."""
     store()
@@ -75,7 +84,7 @@ def pick_run(runs: list[RunRecord], key: str, label: str = "Run") -> RunRecord |
 
 def choose_run(key: str, empty_message: str) -> RunRecord:
     """The run a page shows (?run=ID, else the latest); with no runs, a message and a stop."""
-    runs = store().list()
+    runs = list_runs()
     if not runs:
         st.info(empty_message)
         st.page_link("pages/train.py", label="Train a network", icon="🏋️")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from helpers import tiny_bundle as _tiny_bundle
 
 from nnkit import paths
@@ -28,3 +29,13 @@ def nnkit_home(request, tmp_path, monkeypatch):
 def tiny_bundle():
     """The builder of tiny synthetic bundles (see tests/helpers.py)."""
     return _tiny_bundle
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread for the test: on two loaded cores, two threads stall on every tiny
+    op (a 2 ms step of a small net takes 200 ms); restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -6,21 +6,13 @@ import dataclasses
 import json
 
 import pytest
-import torch
 from apptest import button, open_page, rerun_until, texts
 
 from nnkit import catalogue
 from nnkit.runs import RunStore
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: two on two loaded cores stall on every tiny op (a 2 ms step of
-    these small nets takes 200 ms), as tests/test_page_runs.py found; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _charts(at) -> list[dict]:

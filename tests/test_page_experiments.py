@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -22,13 +21,7 @@ from nnkit.runs import RunStore  # noqa: E402
 TINY = RunConfig(dataset="moons", model="mlp-64-64", epochs=2, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two threads on two loaded cores stall: 5 s a tiny run instead of 0.3."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_the_page_opens_with_the_form_and_an_estimate():

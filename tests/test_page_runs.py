@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -23,17 +22,11 @@ TINY = RunConfig(dataset="moons", model="mlp-64-64", epochs=2, device="cpu")
 
 
 @pytest.fixture
-def two_runs(nnkit_home) -> dict[str, str]:
+def two_runs(nnkit_home, one_torch_thread) -> dict[str, str]:
     """Two real 2-epoch moons runs in this test's NNKIT_HOME: name -> id."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # two threads on two loaded cores stall: 5 s a run instead of 0.3
-    try:
-        store = RunStore()
-        ids = {name: run_and_store(cfg, store, name=name)[0]
-               for name, cfg in (("first", TINY), ("second", TINY.with_changes(val_fraction=0.2)))}
-    finally:
-        torch.set_num_threads(threads)
-    return ids
+    store = RunStore()
+    return {name: run_and_store(cfg, store, name=name)[0]
+            for name, cfg in (("first", TINY), ("second", TINY.with_changes(val_fraction=0.2)))}
 
 
 def _pick(at, run_id: str):

@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from nnkit.config import OPTIMIZERS
 from nnkit.playground import (PalindromeSweep, PlaygroundConfig, ToyTrainer, boundary_figure,
@@ -17,14 +16,7 @@ MOONS_SECONDS = 10.0  # "a couple of seconds" on an idle core; 5x headroom for a
 PROB_ATOL = 1e-5
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: two on two loaded cores stall on every tiny op (a 2 ms step of
-    these small nets takes 200 ms), as tests/test_page_runs.py found; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_learns_moons_in_a_background_thread_within_seconds():

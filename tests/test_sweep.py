@@ -21,13 +21,7 @@ TINY = RunConfig(dataset="mnist", model="mlp-64-64", epochs=3, batch_size=32, de
 ATOL = 1e-5  # float32 sums in another order (vmap) after a few dozen steps
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two threads on two loaded cores stall; the results do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- statistics and values -------------------------------------------------------------
