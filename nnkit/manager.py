@@ -1,29 +1,36 @@
-"""One process-wide run manager: a queue, a background worker, and live progress to read.
+"""One process-wide run manager: a queue, a training process, and live progress to read.
 
-The worker thread writes progress into LiveRun objects it owns (guarded by a lock); pages read
-copies of them. Nothing here calls Streamlit. Runs also go to the store, so a reload or a
-restart loses nothing: the store is the truth, LiveRun only makes the live view cheap.
+Runs train one at a time in a separate process (`nnkit.worker`), so the trainer and the
+dashboard's server do not share one interpreter lock. The manager sends it commands, and a
+reader thread turns its events into LiveRun objects (guarded by a lock) that pages read copies
+of. Nothing here calls Streamlit. Everything also goes to the store, so a reload or a restart
+loses nothing: the store is the truth, LiveRun only makes the live view cheap.
 """
 
 from __future__ import annotations
 
 import atexit
 import copy
+import json
+import os
 import queue
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from nnkit import data
 from nnkit.config import RunConfig, check
 from nnkit.control import RunControl
-from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
-from nnkit.runner import load_bundle_for, run_and_store
+from nnkit.events import EpochEnd, RunEnd
 from nnkit.runs import RunStore
+from nnkit.worker import SHUTDOWN_REASON, decode_array
 
 POLICY = "one run trains at a time; runs started meanwhile wait in a queue, in order"
+IDLE_SECONDS = 600.0  # a training process idle this long exits (NNKIT_WORKER_IDLE overrides)
 
 
 @dataclass
@@ -33,7 +40,9 @@ class LiveRun:
     run_id: str
     name: str
     config: RunConfig
-    status: str = "queued"  # queued | loading | running | paused | finished | stopped | diverged | failed
+    # queued | loading | running | paused | finished | stopped | diverged | failed
+    status: str = "queued"
+    paused: bool = False  # a pause was asked for (it holds from the next step, or the first)
     message: str = ""
     device: str = ""
     num_params: int = 0
@@ -66,73 +75,108 @@ class LiveRun:
         return done / self.train_seconds if self.train_seconds > 0 else 0.0
 
 
-class _LiveRecorder(Callback):
-    """Copies events into a LiveRun under the manager's lock."""
+def _seconds(text: str | None, default: float) -> float:
+    """A positive number of seconds from an environment variable, else the default."""
+    try:
+        value = float(text or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
-    def __init__(self, live: LiveRun, lock: threading.Lock, control: RunControl) -> None:
-        self.live, self.lock, self.control = live, lock, control
-        self._t = 0.0
 
-    def on_run_start(self, e: RunStart) -> None:
-        with self.lock:
-            self.live.status, self.live.device, self.live.num_params = "running", e.device, e.num_params
-            self.live.epochs, self.live.steps_per_epoch = e.epochs, e.steps_per_epoch
-            self.live.train_size, self.live.started = e.train_size, time.time()
-        self._t = time.perf_counter()
+class _Worker:
+    """One training process, and a thread that hands each of its events to on_event."""
 
-    def on_step_end(self, e: StepEnd) -> None:
-        now = time.perf_counter()
-        with self.lock:
-            live = self.live
-            live.step, live.epoch = e.step, e.epoch
-            live.steps.append((e.step, e.loss))
-            if now - self._t < 1.0:  # pauses are not training time
-                live.train_seconds += now - self._t
-            live.status = "paused" if self.control.paused else "running"
-        self._t = now
+    def __init__(self, store: RunStore, on_event) -> None:
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nnkit.worker", "--store", str(store.path),
+             "--runs-dir", str(store.runs_dir)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", env=env,
+            start_new_session=True)  # Ctrl+C reaches the app, which then stops it cleanly
+        self.on_event = on_event
+        self._send_lock = threading.Lock()
+        threading.Thread(target=self._read, name="nnkit-worker-events", daemon=True).start()
 
-    def on_weights(self, step: int, first_layer: np.ndarray) -> None:
-        with self.lock:
-            self.live.weights, self.live.weights_step = first_layer, step
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
-    def on_epoch_end(self, e: EpochEnd) -> None:
-        with self.lock:
-            self.live.history.append(e)
-            self.live.train_seconds = e.seconds
-        self._t = time.perf_counter()  # evaluation is not training time
+    def send(self, cmd: str, run_id: str, **fields) -> bool:
+        """Send a command; False if the process is gone."""
+        with self._send_lock:
+            try:
+                self.proc.stdin.write(json.dumps({"cmd": cmd, "run_id": run_id, **fields}) + "\n")
+                self.proc.stdin.flush()
+                return True
+            except (BrokenPipeError, OSError, ValueError):
+                return False
 
-    def on_run_end(self, e: RunEnd) -> None:
-        with self.lock:
-            self.live.status, self.live.message, self.live.end = e.status, e.message, e
-            self.live.train_seconds = e.train_seconds or self.live.train_seconds
+    def close(self, timeout: float = 0.0) -> None:
+        """Close its stdin (it stops its run and exits); wait up to timeout seconds."""
+        with self._send_lock:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            self.on_event(self, msg)
+        self.on_event(self, {"ev": "exit", "code": self.proc.wait()})
 
 
 class RunManager:
-    """Queue of runs trained one at a time by a background worker thread."""
+    """Queue of runs trained one at a time by a training process it starts when needed."""
 
-    def __init__(self, store: RunStore) -> None:
+    def __init__(self, store: RunStore, idle_seconds: float | None = None) -> None:
         self.store = store
+        self.idle_seconds = idle_seconds or _seconds(os.environ.get("NNKIT_WORKER_IDLE"),
+                                                     IDLE_SECONDS)
         self.lock = threading.Lock()
-        self._queue: queue.Queue[str] = queue.Queue()
+        self._queue: queue.Queue[str | None] = queue.Queue()
         self._live: dict[str, LiveRun] = {}
         self._controls: dict[str, RunControl] = {}
         self._done: dict[str, threading.Event] = {}
-        self._worker_idle = threading.Event()
-        self._worker_idle.set()
-        self._worker = threading.Thread(target=self._work, name="nnkit-trainer", daemon=True)
-        self._worker.start()
+        self._ended: dict[str, threading.Event] = {}
+        self._current: str | None = None
+        self._worker: _Worker | None = None
+        self._worker_lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._dispatcher = threading.Thread(target=self._dispatch, name="nnkit-run-queue",
+                                            daemon=True)
+        self._dispatcher.start()
         atexit.register(self.shutdown)
 
-    def shutdown(self, timeout: float = 20.0) -> None:
-        """Stop every run (each keeps what it learned) and let the worker finish its writes."""
-        with self.lock:
-            controls = [self._controls[r] for r, live in self._live.items() if live.active]
-        for control in controls:
-            control.stop("stopped because the app shut down")
-        if controls:
-            self._worker_idle.wait(timeout)
+    def shutdown(self, timeout: float = 20.0, wait_for_exit: bool = True) -> None:
+        """Stop every run (each keeps what it learned), let them finish their writes, and end
+        the training process."""
+        for run_id in self.active_ids():
+            self.stop(run_id, SHUTDOWN_REASON)
+        self._idle.wait(timeout)
+        self._queue.put(None)
+        with self._worker_lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close(timeout=5 if wait_for_exit else 0)
 
     # --- what pages call --------------------------------------------------------------
+    def warm(self) -> None:
+        """Start the training process now (it imports torch) so that the first run starts
+        without that wait."""
+        self._ensure_worker()
+
     def submit(self, cfg: RunConfig, name: str = "") -> str:
         """Queue a run; returns its id at once (it is in the store from now on)."""
         check(cfg)
@@ -142,6 +186,8 @@ class RunManager:
             self._live[run_id] = LiveRun(run_id, rec.name if rec else run_id, cfg)
             self._controls[run_id] = RunControl()
             self._done[run_id] = threading.Event()
+            self._ended[run_id] = threading.Event()
+            self._idle.clear()
         self._queue.put(run_id)
         return run_id
 
@@ -171,21 +217,14 @@ class RunManager:
         return ids.index(run_id) if run_id in ids else -1
 
     def pause(self, run_id: str) -> None:
-        if run_id in self._controls:
-            self._controls[run_id].pause()
-            self._set(run_id, "paused")
-            self.store.update(run_id, status="paused")
+        self._command(run_id, "pause", "paused")
 
     def resume(self, run_id: str) -> None:
-        if run_id in self._controls:
-            self._controls[run_id].resume()
-            self._set(run_id, "running")
-            self.store.update(run_id, status="running")
+        self._command(run_id, "resume", "running")
 
-    def stop(self, run_id: str) -> None:
+    def stop(self, run_id: str, reason: str = "stopped by the user") -> None:
         """Ask a run to stop; a queued run is dropped before it starts."""
-        if run_id in self._controls:
-            self._controls[run_id].stop()
+        self._command(run_id, "stop", reason=reason)
 
     def wait(self, run_id: str, timeout: float | None = None) -> bool:
         """Block until the run has ended; False on timeout."""
@@ -200,7 +239,130 @@ class RunManager:
             self._live.pop(run_id, None)
         self.store.delete(run_id)
 
-    # --- the worker -------------------------------------------------------------------
+    # --- commands to the training process ----------------------------------------------
+    def _command(self, run_id: str, cmd: str, status: str | None = None, **fields) -> None:
+        with self.lock:
+            control, live = self._controls.get(run_id), self._live.get(run_id)
+            if control is None or live is None or not live.active:
+                return
+            {"pause": control.pause, "resume": control.resume,
+             "stop": lambda: control.stop(fields["reason"])}[cmd]()
+            if cmd in ("pause", "resume"):
+                live.paused = cmd == "pause"
+            if status and live.status in ("running", "paused"):
+                live.status = status
+            worker = self._worker if self._current == run_id else None
+        if worker is not None:
+            worker.send(cmd, run_id, **fields)
+        if status and live.status in ("running", "paused"):
+            self.store.update(run_id, status=status)
+
+    def _ensure_worker(self) -> _Worker:
+        with self._worker_lock:
+            if self._worker is None or not self._worker.alive:
+                self._worker = _Worker(self.store, self._on_event)
+            return self._worker
+
+    def _dispatch(self) -> None:
+        while True:
+            try:
+                run_id = self._queue.get(timeout=self.idle_seconds)
+            except queue.Empty:  # idle: give the memory back; a new run starts a new one
+                with self._worker_lock:
+                    worker, self._worker = self._worker, None
+                if worker is not None:
+                    worker.close()
+                continue
+            if run_id is None:
+                return
+            try:
+                self._train_one(run_id)
+            finally:
+                self._done[run_id].set()
+                with self.lock:
+                    if not any(live.active for live in self._live.values()):
+                        self._idle.set()
+
+    def _train_one(self, run_id: str) -> None:
+        with self.lock:
+            live, control = self._live.get(run_id), self._controls[run_id]
+        if live is None:  # deleted while queued
+            return
+        if control.stop_requested:
+            self._set(run_id, "stopped", "stopped before it started")
+            self.store.update(run_id, status="stopped", message="stopped before it started")
+            return
+        self._set(run_id, "loading", "starting the training process")
+        try:
+            worker = self._ensure_worker()
+        except OSError as e:
+            return self._fail(run_id, f"the training process could not start ({e})")
+        with self.lock:
+            self._current = run_id
+        worker.send("train", run_id)
+        if control.paused:  # paused while it waited
+            worker.send("pause", run_id)
+        if control.stop_requested:  # stopped between the check above and now
+            worker.send("stop", run_id, reason=control.reason)
+        self._ended[run_id].wait()
+        with self.lock:
+            self._current = None
+
+    # --- events from the training process ----------------------------------------------
+    def _on_event(self, worker: _Worker, msg: dict) -> None:
+        ev, run_id = msg.get("ev"), msg.get("run_id")
+        if ev == "exit":
+            return self._worker_exited(worker, msg["code"])
+        if ev == "start" and self._controls[run_id].paused:  # paused before its first step
+            self.store.update(run_id, status="paused")
+        with self.lock:
+            live = self._live.get(run_id)
+            if live is None:
+                return
+            if ev == "status":
+                live.status, live.message = msg["status"], msg["message"]
+            elif ev == "start":
+                for key in ("device", "num_params", "epochs", "steps_per_epoch", "train_size"):
+                    setattr(live, key, msg[key])
+                live.started = time.time()
+                live.status = "paused" if self._controls[run_id].paused else "running"
+            elif ev == "steps" and msg["steps"]:
+                live.steps.extend((s, loss) for s, _, loss in msg["steps"])
+                live.step, live.epoch = msg["steps"][-1][0], msg["steps"][-1][1]
+                live.train_seconds = msg["train_seconds"]
+            elif ev == "weights":
+                live.weights, live.weights_step = decode_array(msg["weights"]), msg["step"]
+            elif ev == "epoch":
+                event = EpochEnd(**{k: v for k, v in msg.items() if k not in ("ev", "run_id")})
+                live.history.append(event)
+                live.train_seconds = event.seconds
+            elif ev == "end":
+                live.end = RunEnd(msg["status"], msg["message"],
+                                  msg.get("train_seconds") or live.train_seconds,
+                                  msg.get("test_loss"), msg.get("test_accuracy"))
+                live.status, live.message = msg["status"], msg["message"]
+                live.train_seconds = live.end.train_seconds
+                self._ended[run_id].set()
+
+    def _worker_exited(self, worker: _Worker, code: int) -> None:
+        """The training process ended: if it was training a run, that run failed."""
+        with self._worker_lock:
+            if self._worker is worker:
+                self._worker = None
+        with self.lock:
+            run_id = self._current
+        if run_id is None or self._ended[run_id].is_set():
+            return
+        rec = self.store.get(run_id)
+        if rec is not None and rec.status in ("queued", "running", "paused"):
+            checkpoint = ("its last checkpoint is usable" if self.store.checkpoint_path(run_id)
+                          .exists() else "no checkpoint was saved")
+            self._fail(run_id, f"the training process ended unexpectedly (exit code {code}); "
+                               + checkpoint)
+        else:
+            self._set(run_id, rec.status if rec else "failed", rec.message if rec else "")
+        self._ended[run_id].set()
+
     def _set(self, run_id: str, status: str, message: str | None = None) -> None:
         with self.lock:
             live = self._live.get(run_id)
@@ -208,36 +370,6 @@ class RunManager:
                 live.status = status
                 if message is not None:
                     live.message = message
-
-    def _work(self) -> None:
-        while True:
-            run_id = self._queue.get()
-            self._worker_idle.clear()
-            try:
-                self._train_one(run_id)
-            finally:
-                self._done[run_id].set()
-                if self._queue.empty():
-                    self._worker_idle.set()
-
-    def _train_one(self, run_id: str) -> None:
-        live, control = self._live.get(run_id), self._controls[run_id]
-        if live is None:  # deleted while queued
-            return
-        if control.stop_requested:
-            self._set(run_id, "stopped", "stopped before it started")
-            self.store.update(run_id, status="stopped", message="stopped before it started")
-            return
-        self._set(run_id, "loading", "loading the data")
-        try:
-            bundle = load_bundle_for(live.config)
-            recorder = _LiveRecorder(live, self.lock, control)
-            run_and_store(live.config, self.store, run_id=run_id, callbacks=[recorder],
-                          control=control, bundle=bundle)
-        except data.DataError as e:
-            self._fail(run_id, str(e))
-        except Exception as e:  # noqa: BLE001 - the run fails, the app goes on
-            self._fail(run_id, f"{type(e).__name__}: {e}")
 
     def _fail(self, run_id: str, message: str) -> None:
         self._set(run_id, "failed", message)

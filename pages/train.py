@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import streamlit as st
 
 from nnkit import codegen, data, device, inspect, models, plots
-from nnkit.config import (OPTIMIZERS, SCHEDULES, ConfigError, RunConfig, from_query, to_query,
-                          validate)
+from nnkit.config import (
+    OPTIMIZERS,
+    SCHEDULES,
+    ConfigError,
+    RunConfig,
+    from_query,
+    to_query,
+    validate,
+)
 from nnkit.manager import POLICY
 from pages import ui
 
-LOSS_EVERY = 3.0  # seconds between redraws of the live loss-per-step chart
+CHARTS_EVERY = 3.0  # seconds between redraws of the live charts (the progress bar: every second)
 
 HELP = {
     "dataset": "What to learn. MNIST: 70,000 handwritten digits. Toy sets are 2-D points.",
@@ -116,7 +121,8 @@ with form:
                 hidden = tuple(int(h) for h in hidden_text.replace(" ", "").split(",") if h)
             except ValueError:
                 hidden = spec.hidden
-                errors["hidden"] = f"widths must be whole numbers like 500, 300 (got {hidden_text!r})"
+                errors["hidden"] = ("widths must be whole numbers like 500, 300 "
+                                    f"(got {hidden_text!r})")
             spec = models.ModelSpec(kind, hidden, activation, float(dropout), batch_norm, conv)
     else:
         spec = None
@@ -216,6 +222,7 @@ if start:
     st.session_state.run_id = run_id
     st.query_params["run"] = run_id
 st.caption(f"Runs: {POLICY}.")
+mgr.warm()  # the training process imports torch while the form is filled in (once it is drawn)
 
 # --- the live view: reattaches after a reload through ?run=ID or the manager ---------------
 run_id = st.query_params.get("run") or st.session_state.get("run_id")  # a link wins
@@ -228,14 +235,13 @@ if run_id is None:
 st.session_state.run_id = run_id
 
 
-def controls(run_id: str, status: str) -> None:
-    """Pause / Resume / Stop buttons for an active run."""
+def controls(run_id: str, paused: bool) -> None:
+    """Pause / Resume / Stop buttons for an active run (a click reruns the page)."""
     b1, b2, b3, _ = st.columns([1, 1, 1, 5])
-    if status == "paused":
+    if paused:
         b1.button("Resume", key="resume", on_click=mgr.resume, args=(run_id,))
     else:
-        b1.button("Pause", key="pause", on_click=mgr.pause, args=(run_id,),
-                  disabled=status not in ("running",))
+        b1.button("Pause", key="pause", on_click=mgr.pause, args=(run_id,))
     b3.button("Stop", key="stop", on_click=mgr.stop, args=(run_id,))
 
 
@@ -269,13 +275,11 @@ def cached_figure(name: str, signature, build):
 
 
 def charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int, weights,
-           run_id: str, weights_step: int = 0, live: bool = False) -> None:
+           run_id: str, weights_step: int = 0) -> None:
     """Loss per step, accuracy and loss per epoch, and the first-layer templates."""
     epochs_sig = (run_id, len(history), history[-1]["epoch"] if history else 0)
     left, right = st.columns(2)
-    # the loss chart follows the steps, redrawn at most every LOSS_EVERY seconds
-    loss_sig = (run_id, int(time.monotonic() // LOSS_EVERY) if live else len(steps))
-    left.plotly_chart(cached_figure("loss", loss_sig, lambda: plots.loss_per_step(
+    left.plotly_chart(cached_figure("loss", (run_id, len(steps)), lambda: plots.loss_per_step(
         steps, steps_per_epoch=steps_per_epoch)), key="loss_steps")
     right.plotly_chart(cached_figure("acc", epochs_sig, lambda: plots.epoch_curves(
         history, "accuracy", cfg.dataset)), key="acc_epochs")
@@ -285,29 +289,28 @@ def charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int, wei
     if weights is not None:
         shape = data.DATASETS[cfg.dataset].input_shape
         try:
-            fig = cached_figure("weights", (run_id, weights_step), lambda: plots.weight_grid(
-                inspect.template_grid(inspect.templates_from_weight(weights, shape)[:64]),
-                "First-layer weights (live)"))
-            right.plotly_chart(fig, key="templates")
+            grid = inspect.template_grid(inspect.templates_from_weight(weights, shape)[:64])
         except ValueError:
-            pass
+            return
+        right.markdown("**First-layer weights (live)**")
+        right.image(plots.weight_picture(grid, scale=max(1, 256 // grid.shape[1])),
+                    caption=f"step {weights_step}: red < 0 < blue")
 
 
 @st.fragment(run_every=1.0)
-def live_view(run_id: str) -> None:
+def live_progress(run_id: str) -> None:
+    """The progress bar, every second (the buttons sit outside: redrawing them each second
+    cost the browser more than the bar itself)."""
     live = mgr.live(run_id)
     if live is None or not live.active:
         if live is not None and st.session_state.get("_was_active") == run_id:
             st.session_state._was_active = None
-            st.rerun()  # once: redraw the whole page without the timer
-        finished_summary(run_id)
+            st.rerun()  # once: redraw the whole page without the timers
         return
     st.session_state._was_active = run_id
-    st.subheader(live.name)
     if live.status == "queued":
         ahead = mgr.queue_position(run_id)
         st.info(f"Queued: {ahead} run(s) ahead of it. {POLICY}.")
-        controls(run_id, live.status)
         return
     if live.status == "loading":
         st.info("Loading the data (preparing it first if needed)…")
@@ -320,15 +323,25 @@ def live_view(run_id: str) -> None:
                      f"{total} · {ui.duration(elapsed)} elapsed · "
                      f"{ui.duration(remaining)} left · "
                      f"{live.images_per_second():,.0f} images/s · {live.device}")
-    controls(run_id, live.status)
+
+
+@st.fragment(run_every=CHARTS_EVERY)
+def live_charts(run_id: str) -> None:
+    """The charts, every few seconds: redrawing them is what costs (server and browser)."""
+    live = mgr.live(run_id)
+    if live is None or live.status not in ("running", "paused"):
+        return
     history = [vars(h) for h in live.history]
     charts(live.config, live.steps, history, live.steps_per_epoch, live.weights, run_id,
-           live.weights_step, live=True)
+           live.weights_step)
 
 
 live_now = mgr.live(run_id)
 if live_now is not None and live_now.active:
-    live_view(run_id)
+    st.subheader(live_now.name)
+    live_progress(run_id)
+    controls(run_id, live_now.paused)
+    live_charts(run_id)
 else:
     finished_summary(run_id)
     rec = ui.store().get(run_id)

@@ -15,7 +15,11 @@ def _store() -> RunStore:
     return store
 
 
-@st.cache_resource(show_spinner=False)
+def _release_manager(mgr: RunManager) -> None:
+    mgr.shutdown(timeout=20, wait_for_exit=False)  # a cleared cache stops its runs, not leaks
+
+
+@st.cache_resource(show_spinner=False, on_release=_release_manager)
 def _manager() -> RunManager:
     return RunManager(_store())
 
@@ -39,7 +43,7 @@ def list_runs() -> list[RunRecord]:
 
 
 def manager() -> RunManager:
-    """The process-wide run manager (one background worker trains the queued runs)."""
+    """The process-wide run manager (one training process trains the queued runs)."""
     store()
     return _manager()
 

@@ -17,6 +17,7 @@ def nnkit_home(request, tmp_path, monkeypatch):
     """NNKIT_HOME in a tmp folder; offline with an empty data folder unless marked smoke."""
     home = tmp_path / "nnkit-home"
     monkeypatch.setenv("NNKIT_HOME", str(home))
+    monkeypatch.setenv("NNKIT_TORCH_THREADS", "1")  # training processes the tests start
     if request.node.get_closest_marker("smoke"):
         monkeypatch.setenv("NNKIT_DATA", str(REAL_DATA_DIR))
     else:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nnkit import plots
 from nnkit.inspect import (
     feature_maps,
     first_layer,
@@ -255,3 +255,14 @@ def test_feature_maps_with_inplace_relu():
         expected = torch.relu(model[0](image.unsqueeze(0)))[0]
     torch.testing.assert_close(maps["conv1 (2x6x6)"], expected, atol=1e-6, rtol=0)
     assert "conv2 (2x4x4)" in maps
+
+
+def test_weight_picture_uses_the_heatmaps_diverging_scale():
+    grid = np.array([[-2.0, 0.0, 2.0, np.nan], [1.0, -1.0, 0.5, 0.0]], dtype=np.float32)
+    img = plots.weight_picture(grid, scale=3)
+    assert img.shape == (6, 12, 3) and img.dtype == np.uint8
+    assert tuple(img[0, 0]) == (103, 0, 31)  # most negative: RdBu's dark red (as weight_grid)
+    assert tuple(img[0, 3]) == (247, 247, 247)  # zero: white
+    assert tuple(img[0, 6]) == (5, 48, 97)  # most positive: dark blue
+    assert tuple(img[0, 9]) == (225, 225, 225)  # NaN padding between tiles: light grey
+    assert (img[:3, :3] == img[0, 0]).all()  # sharp, blown-up pixels

@@ -43,11 +43,13 @@ def test_pause_resume_and_stop_buttons_change_the_status():
     at = open_page("train", {"dataset": "moons", "model": "mlp-64-64", "epochs": "1000",
                              "toy_size": "20000", "batch_size": "32", "schedule": "none"})
     button(at, "Train").click().run()
-    at = rerun_until(at, lambda a: any(b.label == "Pause" and not b.disabled for b in a.button))
+    [run] = RunStore().list()
+    at = rerun_until(at, lambda a: RunStore().get(run.id).status == "running"
+                     and len(RunStore().steps(run.id)) > 0)
     button(at, "Pause").click().run()
     at = rerun_until(at, lambda a: any(b.label == "Resume" for b in a.button))
-    [run] = RunStore().list()
     assert RunStore().get(run.id).status == "paused"
+    time.sleep(0.3)  # a step already under way when the pause arrived may still be written
     steps_then = len(RunStore().steps(run.id))
     time.sleep(1.5)  # paused: the step count must not move (the writer flushes each second)
     assert len(RunStore().steps(run.id)) == steps_then

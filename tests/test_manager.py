@@ -1,0 +1,156 @@
+"""The run manager and its training process, for real: a child process, its pipes, the store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nnkit.config import RunConfig
+from nnkit.manager import RunManager
+from nnkit.runs import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+SHORT = RunConfig(dataset="moons", model="mlp-64-64", epochs=3, toy_size=400)
+LONG = SHORT.with_changes(epochs=1000, toy_size=20000, batch_size=16, schedule="none")
+
+
+@pytest.fixture
+def store(nnkit_home):
+    return RunStore()
+
+
+@pytest.fixture
+def mgr(store):
+    m = RunManager(store)
+    yield m
+    m.shutdown(timeout=30)
+
+
+def until(predicate, timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.05)
+
+
+def training(mgr: RunManager, run_id: str, steps: int = 1) -> bool:
+    live = mgr.live(run_id)
+    return live is not None and live.status == "running" and live.step >= steps
+
+
+def test_a_run_trains_in_its_own_process_and_reaches_the_store(mgr, store):
+    run_id = mgr.submit(SHORT)
+    assert mgr.wait(run_id, timeout=120)
+    live, rec = mgr.live(run_id), store.get(run_id)
+    assert live.status == rec.status == "finished"
+    assert rec.pid != os.getpid()  # the training process wrote it
+    assert len(live.history) == 3 and live.steps and live.step == live.total_steps
+    assert live.end.test_accuracy == pytest.approx(rec.final_test_accuracy)
+    assert rec.final_test_accuracy > 0.8
+    assert store.checkpoint_path(run_id).exists()
+
+
+def test_live_weights_arrive_while_training(mgr):
+    run_id = mgr.submit(LONG)
+    until(lambda: mgr.live(run_id).weights is not None, what="the first-layer weights")
+    assert mgr.live(run_id).weights.shape == (64, 2)  # the first dense layer of 2-64-64-2
+
+
+def test_pause_holds_resume_goes_on_stop_keeps_what_was_learned(mgr, store):
+    run_id = mgr.submit(LONG)
+    until(lambda: training(mgr, run_id, 20), what="training")
+    mgr.pause(run_id)
+    assert mgr.live(run_id).status == "paused" and store.get(run_id).status == "paused"
+    time.sleep(0.5)  # steps already on their way arrive
+    held = mgr.live(run_id).step
+    time.sleep(1.0)
+    assert mgr.live(run_id).step == held
+    mgr.resume(run_id)
+    until(lambda: mgr.live(run_id).step > held + 10, what="steps after resuming")
+    mgr.stop(run_id)
+    assert mgr.wait(run_id, timeout=60)
+    rec = store.get(run_id)
+    assert rec.status == "stopped" and "stopped by the user" in rec.message
+    assert store.checkpoint_path(run_id).exists() and rec.final_test_accuracy is not None
+
+
+def test_runs_wait_in_a_queue_and_a_queued_run_can_be_dropped(mgr, store):
+    first, second, third = mgr.submit(LONG), mgr.submit(SHORT), mgr.submit(SHORT)
+    until(lambda: training(mgr, first), what="the first run")
+    assert [mgr.queue_position(r) for r in (first, second, third)] == [0, 1, 2]
+    assert mgr.live(second).status == "queued"
+    mgr.stop(second)
+    mgr.stop(first)
+    assert mgr.wait(third, timeout=120)
+    assert store.get(first).status == "stopped"
+    assert store.get(second).status == "stopped"
+    assert store.get(second).message == "stopped before it started"
+    assert store.get(third).status == "finished"
+
+
+def test_a_dead_training_process_fails_its_run_and_the_next_run_gets_a_new_one(mgr, store):
+    run_id = mgr.submit(LONG)
+    until(lambda: training(mgr, run_id), what="training")
+    pid = store.get(run_id).pid
+    os.kill(pid, signal.SIGKILL)
+    assert mgr.wait(run_id, timeout=30)
+    rec = store.get(run_id)
+    assert rec.status == "failed" and "ended unexpectedly" in rec.message
+    assert mgr.live(run_id).status == "failed"
+    after = mgr.submit(SHORT)
+    assert mgr.wait(after, timeout=120)
+    assert store.get(after).status == "finished" and store.get(after).pid != pid
+
+
+def test_shutdown_stops_the_run_and_ends_the_process(store):
+    mgr = RunManager(store)
+    run_id = mgr.submit(LONG)
+    until(lambda: training(mgr, run_id), what="training")
+    pid = store.get(run_id).pid
+    mgr.shutdown(timeout=60)
+    rec = store.get(run_id)
+    assert rec.status == "stopped" and "app shut down" in rec.message
+    until(lambda: not _alive(pid), timeout=15, what="the training process to exit")
+
+
+def test_a_killed_app_loses_no_run_its_training_process_stops_and_saves_it(store):
+    """kill -9 of the app's process: the pipe closes, the run stops cleanly, nothing is lost."""
+    app = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from nnkit.config import RunConfig\n"
+        "from nnkit.manager import RunManager\n"
+        "from nnkit.runs import RunStore\n"
+        f"cfg = RunConfig.from_json({LONG.to_json()!r})\n"
+        "mgr = RunManager(RunStore())\n"
+        "print(mgr.submit(cfg), flush=True)\n"
+        "time.sleep(600)\n")], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        run_id = app.stdout.readline().strip()
+        until(lambda: (store.get(run_id).status == "running"
+                       and len(store.steps(run_id)) > 0), what="training")
+        app.kill()
+        app.wait()
+        until(lambda: store.get(run_id).status not in ("queued", "running"), timeout=60,
+              what="the run to end")
+    finally:
+        app.kill()
+    rec = store.get(run_id)
+    assert rec.status == "stopped" and "app shut down" in rec.message
+    assert store.checkpoint_path(run_id).exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is gone for our purposes
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
