@@ -23,13 +23,14 @@ def _wait_for_points(page, at_least: int, timeout: float = 120) -> int:
 
 
 def test_live_run_grows_by_itself_stops_and_survives_a_reload(server, page):
-    # A short real MNIST run: 3 epochs of 12,000 images each (a few seconds an epoch).
-    page.goto(f"{server.url}/train?train_subset=12000&epochs=3&model=fast-cnn")
+    # A real MNIST run of 8 epochs of 12,000 images each (2-3 s an epoch): long enough that
+    # Stop, pressed once the chart has two points, lands while it still trains.
+    page.goto(f"{server.url}/train?train_subset=12000&epochs=8&model=fast-cnn")
     wait_for_app(page)
     page.get_by_role("button", name="Train", exact=True).click()
 
     # With no click, the progress bar moves and the accuracy chart gains points.
-    page.get_by_text(re.compile(r"epoch 1/3 · step \d+")).first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"epoch 1/8 · step \d+")).first.wait_for(timeout=60_000)
     first = _wait_for_points(page, at_least=1)
     _wait_for_points(page, at_least=first + 1)
     page.mouse.move(5, 5)
