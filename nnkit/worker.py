@@ -24,6 +24,10 @@ import sys
 import threading
 import time
 
+import numpy as np
+
+from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+
 SHUTDOWN_REASON = "stopped because the app shut down"
 SEND_EVERY = 0.25  # seconds between batches of step losses sent to the app
 
@@ -46,63 +50,57 @@ class Emitter:
 
 def encode_array(a) -> dict:
     """A float array as base64 float16 with its shape (the live view needs no more)."""
-    import numpy as np
-
     a = np.ascontiguousarray(a, dtype=np.float16)
     return {"shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
-def decode_array(d: dict):
+def decode_array(d: dict) -> np.ndarray:
     """The inverse of encode_array, as float32."""
-    import numpy as np
-
     raw = np.frombuffer(base64.b64decode(d["data"]), dtype=np.float16)
     return raw.reshape(d["shape"]).astype(np.float32)
 
 
-def _recorder(emit: Emitter, run_id: str):
-    """A callback that sends a run's progress to the app (steps batched every SEND_EVERY s)."""
-    from nnkit.events import Callback
+class PipeRecorder(Callback):
+    """Sends a run's progress to the app (steps batched every SEND_EVERY seconds)."""
 
-    class PipeRecorder(Callback):
-        def __init__(self) -> None:
-            self.steps: list[list] = []
-            self.sent = time.perf_counter()
-            self.last = 0.0
-            self.train_seconds = 0.0
+    def __init__(self, emit: Emitter, run_id: str) -> None:
+        self.emit, self.run_id = emit, run_id
+        self.steps: list[list] = []
+        self.sent = time.perf_counter()
+        self.last = 0.0
+        self.train_seconds = 0.0
 
-        def flush(self) -> None:
-            emit("steps", run_id=run_id, steps=self.steps, train_seconds=self.train_seconds)
-            self.steps, self.sent = [], time.perf_counter()
+    def flush(self) -> None:
+        self.emit("steps", run_id=self.run_id, steps=self.steps,
+                  train_seconds=self.train_seconds)
+        self.steps, self.sent = [], time.perf_counter()
 
-        def on_run_start(self, e) -> None:
-            emit("start", run_id=run_id, device=e.device, num_params=e.num_params,
-                 epochs=e.epochs, steps_per_epoch=e.steps_per_epoch, train_size=e.train_size)
-            self.last = time.perf_counter()
+    def on_run_start(self, e: RunStart) -> None:
+        self.emit("start", run_id=self.run_id, device=e.device, num_params=e.num_params,
+                  epochs=e.epochs, steps_per_epoch=e.steps_per_epoch, train_size=e.train_size)
+        self.last = time.perf_counter()
 
-        def on_step_end(self, e) -> None:
-            now = time.perf_counter()
-            if now - self.last < 1.0:  # a longer gap was a pause: not training time
-                self.train_seconds += now - self.last
-            self.last = now
-            self.steps.append([e.step, e.epoch, e.loss])
-            if now - self.sent > SEND_EVERY:
-                self.flush()
-
-        def on_weights(self, step: int, first_layer) -> None:
-            emit("weights", run_id=run_id, step=step, weights=encode_array(first_layer))
-
-        def on_epoch_end(self, e) -> None:
-            self.train_seconds = e.seconds
-            self.flush()
-            emit("epoch", run_id=run_id, **vars(e))
-            self.last = time.perf_counter()  # evaluation is not training time
-
-        def on_run_end(self, e) -> None:
-            self.train_seconds = e.train_seconds or self.train_seconds
+    def on_step_end(self, e: StepEnd) -> None:
+        now = time.perf_counter()
+        if now - self.last < 1.0:  # a longer gap was a pause: not training time
+            self.train_seconds += now - self.last
+        self.last = now
+        self.steps.append([e.step, e.epoch, e.loss])
+        if now - self.sent > SEND_EVERY:
             self.flush()
 
-    return PipeRecorder()
+    def on_weights(self, step: int, first_layer: np.ndarray) -> None:
+        self.emit("weights", run_id=self.run_id, step=step, weights=encode_array(first_layer))
+
+    def on_epoch_end(self, e: EpochEnd) -> None:
+        self.train_seconds = e.seconds
+        self.flush()
+        self.emit("epoch", run_id=self.run_id, **vars(e))
+        self.last = time.perf_counter()  # evaluation is not training time
+
+    def on_run_end(self, e: RunEnd) -> None:
+        self.train_seconds = e.train_seconds or self.train_seconds
+        self.flush()
 
 
 def train_one(store, run_id: str, control, emit: Emitter) -> None:
@@ -123,7 +121,7 @@ def train_one(store, run_id: str, control, emit: Emitter) -> None:
     try:
         bundle = load_bundle_for(rec.config)
         _, result = run_and_store(rec.config, store, run_id=run_id, control=control,
-                                  bundle=bundle, callbacks=[_recorder(emit, run_id)])
+                                  bundle=bundle, callbacks=[PipeRecorder(emit, run_id)])
     except data.DataError as e:
         message = str(e)
     except Exception as e:  # noqa: BLE001 - the run fails, the process goes on
