@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from nnkit import data, models
+from nnkit import datainfo, specs
 from nnkit.config import RunConfig
 
 _ACT = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "gelu": "nn.GELU()"}
 _TV = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 
 
-def model_code(spec: models.ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> str:
+def model_code(spec: specs.ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> str:
     """The spec as an nn.Sequential expression, one layer a line."""
     lines, act = [], _ACT[spec.activation]
     if spec.kind == "cnn":
@@ -25,7 +25,7 @@ def model_code(spec: models.ModelSpec, input_shape: tuple[int, ...], num_classes
             c = b.channels
     lines.append("nn.Flatten(),")
     features = 1
-    for d in models.conv_output_shape(spec, input_shape):
+    for d in specs.conv_output_shape(spec, input_shape):
         features *= d
     for width in spec.hidden:
         lines.append(f"nn.Linear({features}, {width}),")
@@ -66,7 +66,7 @@ def _scheduler(cfg: RunConfig) -> str:
 
 def script(cfg: RunConfig) -> str:
     """A standalone training script (torch + torchvision only) for an image-dataset config."""
-    info = data.info(cfg.dataset)
+    info = datainfo.info(cfg.dataset)
     spec = cfg.model_spec()
     if info.kind != "image":
         return ("# Copy as Python covers the image datasets (MNIST, Fashion-MNIST, CIFAR-10).\n"

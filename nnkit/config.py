@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
-from nnkit import data, models
+from nnkit import datainfo, specs
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
@@ -23,7 +23,7 @@ class RunConfig:
     toy_noise: float = 0.2  # noise of a toy 2-D set
     # model
     model: str = "fast-cnn"  # a preset name, or "custom" with `spec`
-    spec: models.ModelSpec | None = None  # the architecture when model == "custom"
+    spec: specs.ModelSpec | None = None  # the architecture when model == "custom"
     # optimization
     optimizer: str = "adamw"  # sgd | adam | adamw | rmsprop
     lr: float = 1e-2  # learning rate (the peak rate under one-cycle)
@@ -40,13 +40,13 @@ class RunConfig:
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
     eval_each_epoch: bool = True  # test-set evaluation after every epoch, not only at the end
 
-    def model_spec(self) -> models.ModelSpec:
+    def model_spec(self) -> specs.ModelSpec:
         """The architecture: the preset's, or the custom spec."""
         if self.model == "custom":
             if self.spec is None:
                 raise ConfigError("spec", "a custom model needs a spec")
             return self.spec
-        return models.preset(self.model)
+        return specs.preset(self.model)
 
     def to_json(self) -> str:
         """Plain JSON (asdict)."""
@@ -60,8 +60,8 @@ class RunConfig:
         if unknown:
             raise ConfigError(sorted(unknown)[0], "is not a run setting")
         d = dict(d)
-        if d.get("spec") is not None and not isinstance(d["spec"], models.ModelSpec):
-            d["spec"] = models.ModelSpec.from_dict(d["spec"])
+        if d.get("spec") is not None and not isinstance(d["spec"], specs.ModelSpec):
+            d["spec"] = specs.ModelSpec.from_dict(d["spec"])
         return RunConfig(**d)
 
     @staticmethod
@@ -97,11 +97,11 @@ def _range(errors, name, value, lo, hi, lo_open=False, kind=float):
 def validate(cfg: RunConfig) -> list[ConfigError]:
     """Every problem with the config, each naming its field and the allowed range."""
     errors: list[ConfigError] = []
-    if cfg.dataset not in data.DATASETS:
-        errors.append(ConfigError("dataset", f"must be one of {', '.join(data.DATASETS)} "
+    if cfg.dataset not in datainfo.DATASETS:
+        errors.append(ConfigError("dataset", f"must be one of {', '.join(datainfo.DATASETS)} "
                                   f"(got {cfg.dataset!r})"))
-    if cfg.model != "custom" and cfg.model not in models.PRESETS:
-        errors.append(ConfigError("model", f"must be a preset ({', '.join(models.PRESETS)}) or "
+    if cfg.model != "custom" and cfg.model not in specs.PRESETS:
+        errors.append(ConfigError("model", f"must be a preset ({', '.join(specs.PRESETS)}) or "
                                   f"'custom' (got {cfg.model!r})"))
     if cfg.optimizer not in OPTIMIZERS:
         errors.append(ConfigError("optimizer", f"must be one of {', '.join(OPTIMIZERS)} "
@@ -130,12 +130,12 @@ def validate(cfg: RunConfig) -> list[ConfigError]:
     if not errors:
         try:
             spec = cfg.model_spec()
-            ds = data.info(cfg.dataset)
-            models.check_spec(spec, ds.input_shape)
+            ds = datainfo.info(cfg.dataset)
+            specs.check_spec(spec, ds.input_shape)
             if spec.engine == "numpy" and (cfg.optimizer != "sgd" or cfg.schedule != "none"):
                 errors.append(ConfigError("optimizer", "the NumPy engine trains with plain sgd "
                                           "and no schedule"))
-        except (models.SpecError, ConfigError) as e:
+        except (specs.SpecError, ConfigError) as e:
             errors.append(e if isinstance(e, ConfigError) else ConfigError("spec", str(e)))
     return errors
 
@@ -174,7 +174,7 @@ def from_query(params: dict[str, str]) -> tuple[RunConfig, list[str]]:
         raw, kind = params[f.name], type(getattr(default, f.name))
         try:
             if f.name == "spec":
-                values["spec"] = models.ModelSpec.from_dict(json.loads(raw)) if raw else None
+                values["spec"] = specs.ModelSpec.from_dict(json.loads(raw)) if raw else None
             elif kind is bool:
                 if raw not in ("0", "1", "true", "false"):
                     raise ValueError(raw)
@@ -184,7 +184,7 @@ def from_query(params: dict[str, str]) -> tuple[RunConfig, list[str]]:
         except (ValueError, TypeError, KeyError, json.JSONDecodeError):
             notices.append(f"{f.name}={raw[:40]!r} in the link is not valid; using the default")
     if values.get("model") == "custom" and values.get("spec") is None:
-        values["spec"] = models.ModelSpec()  # "custom" alone starts from a plain MLP
+        values["spec"] = specs.ModelSpec()  # "custom" alone starts from a plain MLP
     cfg = RunConfig(**values)
     for err in validate(cfg):  # readable but out of range: drop that field
         if err.field in values:

@@ -1,12 +1,21 @@
-"""Choosing the device: CUDA, then MPS, then the CPU."""
+"""Choosing the device: CUDA, then MPS, then the CPU.
+
+torch is imported on the first call, not with the module: a page that only names devices
+draws before torch (~3 s to import) is loaded.
+"""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def available() -> list[str]:
     """Devices this machine can train on, best first."""
+    import torch
+
     found = []
     if torch.cuda.is_available():
         found.append("cuda")
@@ -18,6 +27,8 @@ def available() -> list[str]:
 
 def pick(requested: str = "auto") -> tuple[torch.device, str]:
     """The device to train on and a notice when the request could not be met ('' if it was)."""
+    import torch
+
     have = available()
     if requested == "auto":
         return torch.device(have[0]), ""
@@ -28,6 +39,8 @@ def pick(requested: str = "auto") -> tuple[torch.device, str]:
 
 def describe(device: torch.device) -> str:
     """A human name for the device, e.g. 'cuda (NVIDIA H100)'."""
+    import torch
+
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":

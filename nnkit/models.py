@@ -1,122 +1,35 @@
-"""Models built from frozen, JSON-serializable specs; named presets; a layer summary."""
+"""Torch modules built from the architecture specs of `nnkit.specs` (re-exported here)."""
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, replace
 
-import torch
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
-POOLS = ("max", "avg", "none")
+from nnkit.specs import (
+    ACTIVATIONS,
+    POOLS,
+    PRESETS,
+    ConvBlock,
+    LayerRow,
+    ModelSpec,
+    SpecError,
+    check_spec,
+    conv_output_shape,
+    numpy_param_count,
+    preset,
+    summary,
+    with_overrides,
+)
 
-
-@dataclass(frozen=True)
-class ConvBlock:
-    channels: int  # output channels
-    kernel: int = 3
-    stride: int = 1
-    padding: int = 0
-    pool: str = "max"  # "max" | "avg" | "none", a 2x2 pooling after the activation
-    batch_norm: bool = False
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    kind: str = "mlp"  # "mlp" | "cnn"
-    hidden: tuple[int, ...] = (64, 64)  # dense hidden widths (after the conv blocks for a CNN)
-    activation: str = "relu"  # relu | sigmoid | tanh | gelu
-    dropout: float = 0.0  # after each hidden dense layer
-    batch_norm: bool = False  # BatchNorm1d after each hidden dense layer
-    conv: tuple[ConvBlock, ...] = ()  # CNN only
-    engine: str = "torch"  # "torch" | "numpy" (the from-scratch NumPy MLP)
-
-    def to_dict(self) -> dict:
-        """Plain JSON-ready dict."""
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict) -> ModelSpec:
-        """Inverse of to_dict; unknown keys are refused."""
-        d = dict(d)
-        d["hidden"] = tuple(int(h) for h in d.get("hidden", ()))
-        d["conv"] = tuple(ConvBlock(**c) for c in d.get("conv", ()))
-        return ModelSpec(**d)
-
-
-def _c(ch, k, pool="max", pad=0, bn=False, stride=1):
-    return ConvBlock(channels=ch, kernel=k, stride=stride, padding=pad, pool=pool, batch_norm=bn)
-
-
-PRESETS: dict[str, tuple[ModelSpec, str]] = {
-    "mlp-64-64": (ModelSpec("mlp", (64, 64)), "Keras notebook MLP 784-64-64-10"),
-    "mlp-128": (ModelSpec("mlp", (128,)), "one hidden layer of 128"),
-    "mlp-500-300": (ModelSpec("mlp", (500, 300)),
-                    "Hinton's 784-500-300-10 from LeCun's table (98.47 % with weight decay)"),
-    "lenet5": (ModelSpec("cnn", (120, 84), conv=(_c(6, 5, "avg", pad=2), _c(16, 5, "avg"))),
-               "LeNet-5: conv 6@5x5 pad 2, avg pool, conv 16@5x5, avg pool, 120, 84"),
-    "cnn-10-20": (ModelSpec("cnn", (), conv=(_c(10, 5), _c(20, 5))),
-                  "conv 10@5x5, conv 20@5x5, fc 320->10 (8,490 parameters)"),
-    "fast-cnn": (ModelSpec("cnn", (), conv=(_c(16, 5, bn=True), _c(32, 5, bn=True))),
-                 "conv 16@5x5+BN, conv 32@5x5+BN, fc 512->10: 99 % in ~10 s on a CPU"),
-    "vgg-small": (ModelSpec("cnn", (256,), dropout=0.5, conv=(
-        _c(32, 3, "none", 1, True), _c(32, 3, "max", 1, True),
-        _c(64, 3, "none", 1, True), _c(64, 3, "max", 1, True),
-        _c(128, 3, "none", 1, True), _c(128, 3, "max", 1, True))),
-        "small VGG for CIFAR-10: 3 x (two 3x3 convs + BN, max pool), 256, dropout"),
-    "numpy-mlp-100": (ModelSpec("mlp", (100,), activation="sigmoid", engine="numpy"),
-                      "from-scratch NumPy MLP 784-100-10, sigmoid"),
-}
-
-
-class SpecError(ValueError):
-    """A model spec that cannot be built for the given input."""
-
-
-def preset(name: str) -> ModelSpec:
-    """The spec of a named preset, or SpecError naming the valid ones."""
-    try:
-        return PRESETS[name][0]
-    except KeyError:
-        raise SpecError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}") from None
-
-
-def check_spec(spec: ModelSpec, input_shape: tuple[int, ...]) -> None:
-    """Refuse a spec that cannot be built, with a message naming the field."""
-    if spec.kind not in ("mlp", "cnn"):
-        raise SpecError(f"model kind must be 'mlp' or 'cnn' (got {spec.kind!r})")
-    if spec.activation not in ACTIVATIONS:
-        raise SpecError(f"activation must be one of {', '.join(ACTIVATIONS)} (got {spec.activation!r})")
-    if not 0.0 <= spec.dropout < 1.0:
-        raise SpecError(f"dropout must be in [0, 1) (got {spec.dropout})")
-    if any(h < 1 or h > 100_000 for h in spec.hidden):
-        raise SpecError(f"hidden widths must be between 1 and 100000 (got {list(spec.hidden)})")
-    if spec.engine not in ("torch", "numpy"):
-        raise SpecError(f"engine must be 'torch' or 'numpy' (got {spec.engine!r})")
-    if spec.engine == "numpy" and (spec.kind != "mlp" or spec.batch_norm or spec.dropout):
-        raise SpecError("the NumPy engine builds plain MLPs only (no conv, batch norm or dropout)")
-    if spec.kind == "cnn":
-        if len(input_shape) != 3:
-            raise SpecError("a CNN needs image input; this dataset has 2-D points: use an MLP")
-        if not spec.conv:
-            raise SpecError("a CNN needs at least one conv block")
-        for i, b in enumerate(spec.conv, 1):
-            if b.channels < 1 or b.kernel < 1 or b.stride < 1 or b.padding < 0:
-                raise SpecError(f"conv block {i}: channels, kernel and stride must be >= 1")
-            if b.pool not in POOLS:
-                raise SpecError(f"conv block {i}: pool must be one of {', '.join(POOLS)}")
-            _, h, w = conv_output_shape(replace(spec, conv=spec.conv[:i]), input_shape)
-            if h < 1 or w < 1:
-                raise SpecError(f"conv block {i}: the image shrinks to nothing ({h}x{w}); "
-                                "use fewer blocks, smaller kernels or padding")
+_ACTIVATION_LAYERS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
 
 
 def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> nn.Sequential:
     """An nn.Sequential for the spec; layers are named conv1, bn1, act1, pool1, ..., fc1, ..."""
     check_spec(spec, input_shape)
-    act = ACTIVATIONS[spec.activation]
+    act = _ACTIVATION_LAYERS[spec.activation]
     layers: list[tuple[str, nn.Module]] = []
     if spec.kind == "cnn":
         c = input_shape[0]
@@ -142,69 +55,11 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int)
     return nn.Sequential(OrderedDict(layers))
 
 
-def conv_output_shape(spec: ModelSpec, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Shape of what reaches the first dense layer (the input itself for an MLP)."""
-    if spec.kind != "cnn":
-        return tuple(input_shape)
-    _, h, w = input_shape
-    for b in spec.conv:
-        h = (h + 2 * b.padding - b.kernel) // b.stride + 1
-        w = (w + 2 * b.padding - b.kernel) // b.stride + 1
-        if b.pool != "none":
-            h, w = h // 2, w // 2
-    return (spec.conv[-1].channels, h, w)
-
-
 def num_params(model: nn.Module) -> int:
     """Trainable parameter count."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def numpy_param_count(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> int:
-    """Parameter count of the NumPy engine's MLP for the spec."""
-    sizes = [math.prod(input_shape), *spec.hidden, num_classes]
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-
-
-@dataclass(frozen=True)
-class LayerRow:
-    name: str
-    layer: str  # e.g. "Conv2d(1, 16, kernel=5)"
-    output_shape: tuple[int, ...]  # without the batch dimension
-    params: int
-
-
-def summary(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> list[LayerRow]:
-    """One row per layer: name, layer, output shape, parameters."""
-    model = build_model(spec, input_shape, num_classes).eval()
-    rows = [LayerRow("input", "", tuple(input_shape), 0)]
-    x = torch.zeros(1, *input_shape)
-    with torch.no_grad():
-        for name, layer in model.named_children():
-            x = layer(x)
-            rows.append(LayerRow(name, _describe(layer), tuple(x.shape[1:]), num_params(layer)))
-    return rows
-
-
-def _describe(layer: nn.Module) -> str:
-    if isinstance(layer, nn.Conv2d):
-        return (f"Conv2d({layer.in_channels}->{layer.out_channels}, {layer.kernel_size[0]}x"
-                f"{layer.kernel_size[1]}, stride {layer.stride[0]}, pad {layer.padding[0]})")
-    if isinstance(layer, nn.Linear):
-        return f"Linear({layer.in_features}->{layer.out_features})"
-    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
-        return f"{type(layer).__name__}(2)"
-    if isinstance(layer, nn.Dropout):
-        return f"Dropout({layer.p})"
-    return type(layer).__name__
-
-
-def with_overrides(spec: ModelSpec, **changes) -> ModelSpec:
-    """A copy of the spec with fields replaced (hidden given as a list is made a tuple)."""
-    if "hidden" in changes:
-        changes["hidden"] = tuple(int(h) for h in changes["hidden"])
-    return replace(spec, **changes)
-
-
-__all__ = ["ConvBlock", "ModelSpec", "PRESETS", "SpecError", "preset", "build_model", "summary",
-           "num_params", "check_spec", "LayerRow", "with_overrides", "conv_output_shape"]
+__all__ = ["ACTIVATIONS", "POOLS", "PRESETS", "ConvBlock", "LayerRow", "ModelSpec", "SpecError",
+           "build_model", "check_spec", "conv_output_shape", "num_params", "numpy_param_count",
+           "preset", "summary", "with_overrides"]

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from nnkit import paths
 from nnkit.config import RunConfig
@@ -241,6 +240,8 @@ class RunStore:
         path = self.checkpoint_path(run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
+        import torch  # here, not at the top: listing runs needs no torch (~3 s to import)
+
         torch.save({"format": CHECKPOINT_FORMAT, "spec": json.dumps(spec),
                     "input_shape": list(input_shape), "num_classes": int(num_classes),
                     "epoch": int(epoch), "state_dict": state}, tmp)
@@ -276,6 +277,8 @@ def load_checkpoint_file(path: Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no checkpoint (the run saved none, or it was deleted)")
+    import torch  # here, not at the top: listing runs needs no torch (~3 s to import)
+
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # weights_only refused a global: it could run code

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from nnkit import codegen, data, device, inspect, models, plots
+from nnkit import codegen, datainfo, device, plots, specs, templates
 from nnkit.config import (
     OPTIMIZERS,
     SCHEDULES,
@@ -15,7 +15,7 @@ from nnkit.config import (
     to_query,
     validate,
 )
-from nnkit.manager import POLICY
+from nnkit.manager import POLICY  # none of these imports torch (~3 s of CPU to import)
 from pages import ui
 
 CHARTS_EVERY = 3.0  # seconds between redraws of the live charts (the progress bar: every second)
@@ -66,32 +66,32 @@ def slot(name: str, where=None) -> None:
 form, summary_col = st.columns([3, 2], gap="large")
 with form:
     c1, c2 = st.columns(2)
-    names = list(data.DATASETS)
+    names = list(datainfo.DATASETS)
     dataset = c1.selectbox("Dataset", names, index=names.index(cfg.dataset),
-                           format_func=lambda n: data.DATASETS[n].title, help=HELP["dataset"])
+                           format_func=lambda n: datainfo.DATASETS[n].title, help=HELP["dataset"])
     slot("dataset", c1)
-    presets = [*models.PRESETS, "custom"]
+    presets = [*specs.PRESETS, "custom"]
     model = c2.selectbox("Model", presets, index=presets.index(cfg.model), help=HELP["model"],
                          format_func=lambda n: n if n == "custom" else
-                         f"{n} — {models.PRESETS[n][1].split(':')[0]}")
+                         f"{n} — {specs.PRESETS[n][1].split(':')[0]}")
     slot("model", c2)
-    info = data.DATASETS[dataset]
+    info = datainfo.DATASETS[dataset]
     spec = cfg.spec
     if model == "custom":
-        spec = spec or (models.preset(cfg.model) if cfg.model != "custom" else models.ModelSpec())
+        spec = spec or (specs.preset(cfg.model) if cfg.model != "custom" else specs.ModelSpec())
         with st.container(border=True):
             st.markdown("**Build the network**")
             b1, b2, b3, b4 = st.columns(4)
             kinds = ["mlp", "cnn"] if info.kind == "image" else ["mlp"]
             kind = b1.radio("Kind", kinds, index=kinds.index(spec.kind) if spec.kind in kinds
                             else 0, horizontal=True, format_func=str.upper)
-            acts = list(models.ACTIVATIONS)
+            acts = list(specs.ACTIVATIONS)
             activation = b2.selectbox("Activation", acts, index=acts.index(spec.activation))
             dropout = b3.number_input("Dropout", 0.0, 0.9, float(spec.dropout), 0.05)
             batch_norm = b4.checkbox("Batch norm (dense)", spec.batch_norm)
             conv = ()
             if kind == "cnn":
-                blocks = spec.conv or models.preset("fast-cnn").conv
+                blocks = spec.conv or specs.preset("fast-cnn").conv
                 table = pd.DataFrame([vars(b) for b in blocks])
                 edited = st.data_editor(
                     table, num_rows="dynamic", hide_index=True, key="conv_editor",
@@ -104,13 +104,13 @@ with form:
                                                                 step=1, required=True),
                         "padding": st.column_config.NumberColumn(min_value=0, max_value=5,
                                                                  step=1, required=True),
-                        "pool": st.column_config.SelectboxColumn(options=models.POOLS,
+                        "pool": st.column_config.SelectboxColumn(options=specs.POOLS,
                                                                  required=True),
                         "batch_norm": st.column_config.CheckboxColumn(),
                     })
                 st.caption("Conv blocks, in order: add a row for a block, select rows and "
                            "press Delete to remove. Each block: conv → (BN) → activation → pool.")
-                conv = tuple(models.ConvBlock(int(r.channels), int(r.kernel), int(r.stride),
+                conv = tuple(specs.ConvBlock(int(r.channels), int(r.kernel), int(r.stride),
                                               int(r.padding), str(r.pool), bool(r.batch_norm))
                              for r in edited.dropna().itertuples())
             hidden_text = st.text_input("Dense hidden widths", ", ".join(map(str, spec.hidden)),
@@ -123,7 +123,7 @@ with form:
                 hidden = spec.hidden
                 errors["hidden"] = ("widths must be whole numbers like 500, 300 "
                                     f"(got {hidden_text!r})")
-            spec = models.ModelSpec(kind, hidden, activation, float(dropout), batch_norm, conv)
+            spec = specs.ModelSpec(kind, hidden, activation, float(dropout), batch_norm, conv)
     else:
         spec = None
 
@@ -192,28 +192,17 @@ st.session_state.cfg = new_cfg
 keep = {k: v for k, v in st.query_params.items() if k == "run"}
 st.query_params.from_dict({**to_query(new_cfg), **keep})  # the link reproduces this form
 
-with summary_col:
-    st.markdown("**Model summary**")
-    try:
-        rows = models.summary(new_cfg.model_spec(), info.input_shape, info.num_classes)
-        total = sum(r.params for r in rows)
-        st.dataframe(pd.DataFrame([{"layer": r.name, "type": r.layer,
-                                    "output": " × ".join(map(str, r.output_shape)),
-                                    "parameters": r.params} for r in rows]),
-                     hide_index=True, height=min(420, 36 * (len(rows) + 1)))
-        st.metric("Parameters", f"{total:,}")
-    except (models.SpecError, ConfigError) as e:
-        errors.setdefault("spec", str(e))
-    with st.popover("Copy as Python"):
-        st.caption("A standalone PyTorch script that trains this configuration.")
-        st.code(codegen.script(new_cfg), language="python")
+try:
+    layers = specs.summary(new_cfg.model_spec(), info.input_shape, info.num_classes)
+except (specs.SpecError, ConfigError) as e:
+    layers = []
+    errors.setdefault("spec", str(e))
 
 for name, message in errors.items():  # next to the field when it has a place, else here
     place = slots.get(name) or (slots.get("model") if name == "spec" else None) or st
     place.error(f"**{name}**: {message.split(': ', 1)[-1]}")
 
-avail = device.available()
-if new_cfg.device not in ("auto", *avail):
+if new_cfg.device not in ("auto", "cpu") and new_cfg.device not in device.available():
     st.warning(f"{new_cfg.device} is not available here; the run will train on the CPU.")
 
 start = st.button("Train", type="primary", disabled=bool(errors))
@@ -222,6 +211,19 @@ if start:
     st.session_state.run_id = run_id
     st.query_params["run"] = run_id
 st.caption(f"Runs: {POLICY}.")
+
+with summary_col:  # drawn after the Train button: the table's grid is the page's slowest part
+    st.markdown("**Model summary**")
+    if layers:
+        st.dataframe(pd.DataFrame([{"layer": r.name, "type": r.layer,
+                                    "output": " × ".join(map(str, r.output_shape)),
+                                    "parameters": r.params} for r in layers]),
+                     hide_index=True, height=min(420, 36 * (len(layers) + 1)))
+        st.metric("Parameters", f"{sum(r.params for r in layers):,}")
+    with st.popover("Copy as Python"):
+        st.caption("A standalone PyTorch script that trains this configuration.")
+        st.code(codegen.script(new_cfg), language="python")
+
 mgr.warm()  # the training process imports torch while the form is filled in (once it is drawn)
 
 # --- the live view: reattaches after a reload through ?run=ID or the manager ---------------
@@ -287,9 +289,9 @@ def charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int, wei
     left.plotly_chart(cached_figure("eloss", epochs_sig, lambda: plots.epoch_curves(
         history, "loss", cfg.dataset)), key="loss_epochs")
     if weights is not None:
-        shape = data.DATASETS[cfg.dataset].input_shape
+        shape = datainfo.DATASETS[cfg.dataset].input_shape
         try:
-            grid = inspect.template_grid(inspect.templates_from_weight(weights, shape)[:64])
+            grid = templates.template_grid(templates.templates_from_weight(weights, shape)[:64])
         except ValueError:
             return
         right.markdown("**First-layer weights (live)**")
@@ -350,6 +352,6 @@ else:
         q = {"run": run_id}
         n1.page_link("pages/inspect.py", label="Inspect this run", icon="🔍", query_params=q)
         n2.page_link("pages/weights.py", label="See its weights", icon="🧩", query_params=q)
-        if data.DATASETS[rec.config.dataset].input_shape == (1, 28, 28):
+        if datainfo.DATASETS[rec.config.dataset].input_shape == (1, 28, 28):
             n3.page_link("pages/draw.py", label="Draw digits for it", icon="✏️", query_params=q)
         n4.page_link("pages/runs.py", label="All runs", icon="📋")

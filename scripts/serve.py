@@ -8,6 +8,7 @@ makes every URL go through app.py.
 
 import sys
 import threading
+import time
 from pathlib import Path
 
 from streamlit.runtime.pages_manager import PagesManager
@@ -17,11 +18,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _warm_imports() -> None:
-    """Import torch and the pages' libraries while the server starts and the browser loads
-    Streamlit's JavaScript, instead of during the first page's script run (~3 s on 2 cores)."""
+    """Import the pages' libraries while the browser loads Streamlit's JavaScript, not during
+    the first page's script run. Waits for the server to be up first: imports hold the
+    interpreter lock, so run beside the server's own start they only delayed it.
+    torch is not among them: the Train page draws without it (the training process has it)."""
+    from streamlit.runtime import Runtime, RuntimeState
+
+    while not (Runtime.exists() and Runtime.instance().state != RuntimeState.INITIAL):
+        time.sleep(0.05)
     sys.path.insert(0, str(ROOT))
-    import nnkit.manager  # noqa: F401  (torch, torchvision)
+    import streamlit.emojis  # noqa: F401  (st.set_page_config checks its icon against them)
+
+    import nnkit.manager  # noqa: F401
     import nnkit.plots  # noqa: F401  (plotly, pandas)
+
 
 if __name__ == "__main__":
     PagesManager.uses_pages_directory = False

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
-from apptest import button, open_page, rerun_until, texts
+from apptest import ROOT, button, open_page, rerun_until, texts
 
 from nnkit.runs import RunStore
 
@@ -22,6 +24,22 @@ def test_page_loads_with_the_default_model_summary():
     assert not at.exception
     assert "Parameters: 18,474" in texts(at)  # fast-cnn, the MNIST default
     assert button(at, "Train").disabled is False
+
+
+def test_the_form_draws_without_importing_torch(tmp_path):
+    """torch takes ~3 s of a 2-core CPU to import: the first page must not wait for it."""
+    probe = (
+        "import sys\n"
+        "from apptest import open_page, texts\n"
+        "at = open_page('train')\n"
+        "assert not at.exception, at.exception\n"
+        "assert 'Parameters: 18,474' in texts(at)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))\n")
+    env = {"NNKIT_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=str(ROOT / "tests"), env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_tiny_run_started_through_the_form_finishes_and_is_stored():
