@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import streamlit as st
 
@@ -18,7 +20,11 @@ from nnkit.config import (
 from nnkit.manager import POLICY  # none of these imports torch (~3 s of CPU to import)
 from pages import ui
 
-CHARTS_EVERY = 3.0  # seconds between redraws of the live charts (the progress bar: every second)
+# Seconds between redraws of the live charts (the progress bar: every second). A redraw costs
+# the browser ~0.5 s of CPU (Plotly, React) whatever changed; on a machine of few cores that is
+# taken from training: with charts every 3 s Chromium took 38 % of a core on 2 cores, every 5 s
+# (and no empty per-epoch charts) 29-30 %.
+CHARTS_EVERY = 5.0 if (os.cpu_count() or 1) <= 4 else 2.0
 
 HELP = {
     "dataset": "What to learn. MNIST: 70,000 handwritten digits. Toy sets are 2-D points.",
@@ -212,17 +218,19 @@ if start:
     st.query_params["run"] = run_id
 st.caption(f"Runs: {POLICY}.")
 
-with summary_col:  # drawn after the Train button: the table's grid is the page's slowest part
+with summary_col:  # after the Train button, and a plain table: a data grid cost ~0.7 s
     st.markdown("**Model summary**")
     if layers:
-        st.dataframe(pd.DataFrame([{"layer": r.name, "type": r.layer,
-                                    "output": " × ".join(map(str, r.output_shape)),
-                                    "parameters": r.params} for r in layers]),
-                     hide_index=True, height=min(420, 36 * (len(layers) + 1)))
+        st.table(pd.DataFrame([{"layer": r.name, "type": r.layer,
+                                "output": " × ".join(map(str, r.output_shape)),
+                                "parameters": f"{r.params:,}"} for r in layers]),
+                 hide_index=True, height=min(360, 40 * (len(layers) + 1)))  # scrolls beyond
         st.metric("Parameters", f"{sum(r.params for r in layers):,}")
-    with st.popover("Copy as Python"):
+    copy = st.popover("Copy as Python", on_change="rerun", key="copy_python")
+    with copy:
         st.caption("A standalone PyTorch script that trains this configuration.")
-        st.code(codegen.script(new_cfg), language="python")
+        if copy.open:  # highlighting the script cost the first page ~0.4 s when drawn unseen
+            st.code(codegen.script(new_cfg), language="python")
 
 mgr.warm()  # the training process imports torch while the form is filled in (once it is drawn)
 
@@ -283,11 +291,14 @@ def charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int, wei
     left, right = st.columns(2)
     left.plotly_chart(cached_figure("loss", (run_id, len(steps)), lambda: plots.loss_per_step(
         steps, steps_per_epoch=steps_per_epoch)), key="loss_steps")
-    right.plotly_chart(cached_figure("acc", epochs_sig, lambda: plots.epoch_curves(
-        history, "accuracy", cfg.dataset)), key="acc_epochs")
-    left, right = st.columns(2)
-    left.plotly_chart(cached_figure("eloss", epochs_sig, lambda: plots.epoch_curves(
-        history, "loss", cfg.dataset)), key="loss_epochs")
+    if history:
+        right.plotly_chart(cached_figure("acc", epochs_sig, lambda: plots.epoch_curves(
+            history, "accuracy", cfg.dataset)), key="acc_epochs")
+        left, right = st.columns(2)
+        left.plotly_chart(cached_figure("eloss", epochs_sig, lambda: plots.epoch_curves(
+            history, "loss", cfg.dataset)), key="loss_epochs")
+    else:  # two empty charts would cost the browser as much as full ones, and say nothing
+        right.caption("Accuracy and loss per epoch appear here when the first epoch ends.")
     if weights is not None:
         shape = datainfo.DATASETS[cfg.dataset].input_shape
         try:
@@ -329,9 +340,11 @@ def live_progress(run_id: str) -> None:
 
 @st.fragment(run_every=CHARTS_EVERY)
 def live_charts(run_id: str) -> None:
-    """The charts, every few seconds: redrawing them is what costs (server and browser)."""
+    """The charts, every few seconds: redrawing them is what costs (server and browser).
+    Drawn (empty) from the moment the run is queued: the browser loads Plotly while the data
+    loads, not in the first seconds of training (~1 s of its CPU, once per page)."""
     live = mgr.live(run_id)
-    if live is None or live.status not in ("running", "paused"):
+    if live is None or not live.active:
         return
     history = [vars(h) for h in live.history]
     charts(live.config, live.steps, history, live.steps_per_epoch, live.weights, run_id,

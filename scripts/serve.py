@@ -30,7 +30,11 @@ def _warm_imports() -> None:
     import streamlit.emojis  # noqa: F401  (st.set_page_config checks its icon against them)
 
     import nnkit.manager  # noqa: F401
-    import nnkit.plots  # noqa: F401  (plotly, pandas)
+    from nnkit import plots
+
+    # plotly builds its validators on the first figure (~0.4 s): not during the first run
+    plots.loss_per_step([(1, 1.0), (2, 0.5)], steps_per_epoch=2).to_json()
+    plots.epoch_curves([{"epoch": 1, "train_accuracy": 0.5}], "accuracy", "mnist").to_json()
 
 
 if __name__ == "__main__":

@@ -96,5 +96,8 @@ def test_a_custom_mlp_with_a_bad_width_is_refused_next_to_the_field():
 
 def test_copy_as_python_shows_the_model():
     at = open_page("train")
+    assert not at.code  # the script is written only when its popover opens
+    at.session_state["copy_python"] = True  # the popover's open state (AppTest cannot click it)
+    at.run()
     code = "\n".join(c.value for c in at.code)
     assert "nn.Conv2d(1, 16, kernel_size=5" in code and "OneCycleLR" in code
