@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from nnkit import data, device, paths
+from nnkit import device, paths
 from pages import ui
 
 st.title("nnkit")
@@ -13,26 +13,9 @@ st.markdown(
     "read."
 )
 
-store = ui.store()
-runs = store.list()
-prepared = data.is_prepared("mnist")
-devs = device.available()
-c1, c2, c3 = st.columns(3)
-c1.metric("MNIST", "ready" if prepared else "not prepared yet")
-c2.metric("Device", devs[0].upper() if devs[0] != "cpu" else "CPU",
-          help="Training uses CUDA, then MPS, then the CPU, whichever this machine has.")
-c3.metric("Runs stored", len(runs), help=str(store.path))
-
-if not prepared:
-    st.info("MNIST is prepared on first use (about 20 MB). You can do it now:")
-    if st.button("Prepare MNIST"):
-        with st.status("Preparing MNIST…", expanded=True) as status:
-            try:
-                data.prepare("mnist", log=st.write)
-                status.update(label="MNIST is ready", state="complete")
-            except data.DataError as e:
-                status.update(label="MNIST could not be prepared", state="error")
-                st.error(str(e))
+# The status needs torch (devices, torchvision's dataset check: ~3 s to import on 2 cores the
+# first time), so it is filled in last, into its place here, after the links are drawn.
+readiness = st.container()
 
 st.subheader("Start here")
 st.page_link("pages/train.py", label="Train a network live", icon="🏋️")
@@ -46,3 +29,27 @@ st.page_link("pages/playground.py", label="Watch decision boundaries on 2-D toy 
              icon="🎛️")
 st.page_link("pages/runs.py", label="Compare and manage runs", icon="📋")
 st.caption(f"Everything nnkit keeps (data, runs, checkpoints) lives in {paths.home()}.")
+
+with readiness:
+    from nnkit import data  # torch and torchvision: imported here, after the page is drawn
+
+    store = ui.store()
+    runs = store.list()
+    prepared = data.is_prepared("mnist")
+    devs = device.available()
+    c1, c2, c3 = st.columns(3)
+    c1.metric("MNIST", "ready" if prepared else "not prepared yet")
+    c2.metric("Device", devs[0].upper() if devs[0] != "cpu" else "CPU",
+              help="Training uses CUDA, then MPS, then the CPU, whichever this machine has.")
+    c3.metric("Runs stored", len(runs), help=str(store.path))
+
+    if not prepared:
+        st.info("MNIST is prepared on first use (about 20 MB). You can do it now:")
+        if st.button("Prepare MNIST"):
+            with st.status("Preparing MNIST…", expanded=True) as status:
+                try:
+                    data.prepare("mnist", log=st.write)
+                    status.update(label="MNIST is ready", state="complete")
+                except data.DataError as e:
+                    status.update(label="MNIST could not be prepared", state="error")
+                    st.error(str(e))
