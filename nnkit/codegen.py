@@ -5,38 +5,21 @@ from __future__ import annotations
 from nnkit import datainfo, specs
 from nnkit.config import RunConfig
 
-_ACT = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "gelu": "nn.GELU()"}
 _TV = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 
 
+def _layer_code(layer: specs.Layer) -> str:
+    if layer.module == "Conv2d":
+        c_in, c_out, kernel, stride, padding = layer.args
+        return (f"nn.Conv2d({c_in}, {c_out}, kernel_size={kernel}, stride={stride}, "
+                f"padding={padding})")
+    return f"nn.{layer.module}({', '.join(map(repr, layer.args))})"
+
+
 def model_code(spec: specs.ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> str:
-    """The spec as an nn.Sequential expression, one layer a line."""
-    lines, act = [], _ACT[spec.activation]
-    if spec.kind == "cnn":
-        c = input_shape[0]
-        for b in spec.conv:
-            lines.append(f"nn.Conv2d({c}, {b.channels}, kernel_size={b.kernel}, "
-                         f"stride={b.stride}, padding={b.padding}),")
-            if b.batch_norm:
-                lines.append(f"nn.BatchNorm2d({b.channels}),")
-            lines.append(f"{act},")
-            if b.pool != "none":
-                lines.append("nn.MaxPool2d(2)," if b.pool == "max" else "nn.AvgPool2d(2),")
-            c = b.channels
-    lines.append("nn.Flatten(),")
-    features = 1
-    for d in specs.conv_output_shape(spec, input_shape):
-        features *= d
-    for width in spec.hidden:
-        lines.append(f"nn.Linear({features}, {width}),")
-        if spec.batch_norm:
-            lines.append(f"nn.BatchNorm1d({width}),")
-        lines.append(f"{act},")
-        if spec.dropout:
-            lines.append(f"nn.Dropout({spec.dropout}),")
-        features = width
-    lines.append(f"nn.Linear({features}, {num_classes}),")
-    body = "\n".join("    " + ln for ln in lines)
+    """The spec as an nn.Sequential expression, one layer a line (the layers nnkit builds)."""
+    body = "\n".join(f"    {_layer_code(x)}," for x in specs.layers(spec, input_shape,
+                                                                     num_classes))
     return f"nn.Sequential(\n{body}\n)"
 
 

@@ -135,47 +135,79 @@ def numpy_param_count(spec: ModelSpec, input_shape: tuple[int, ...], num_classes
 
 
 @dataclass(frozen=True)
-class LayerRow:
-    name: str
-    layer: str  # e.g. "Conv2d(1, 16, kernel=5)"
+class Layer:
+    """One layer of a spec's network, as the torch.nn class and arguments that build it."""
+
+    name: str  # conv1, bn1, act1, pool1, ..., flatten, fc1, fc_bn1, fc_act1, dropout1, ..., out
+    module: str  # the torch.nn class name, e.g. "Conv2d"
+    args: tuple  # its positional arguments, e.g. (1, 16, 5, 1, 0): in, out, kernel, stride, pad
     output_shape: tuple[int, ...]  # without the batch dimension
     params: int
 
 
-def summary(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> list[LayerRow]:
-    """One row per layer of build_model's network: name, layer, output shape, parameters."""
+_ACTIVATION_MODULES = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "gelu": "GELU"}
+
+
+def layers(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> list[Layer]:
+    """The network of a spec, layer by layer: what build_model builds, summary lists and
+    'Copy as Python' writes out."""
     check_spec(spec, input_shape)
-    rows = [LayerRow("input", "", tuple(input_shape), 0)]
-    act = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "gelu": "GELU"}[spec.activation]
+    act = _ACTIVATION_MODULES[spec.activation]
+    out: list[Layer] = []
     if spec.kind == "cnn":
         c, h, w = input_shape
         for i, b in enumerate(spec.conv, 1):
             h = (h + 2 * b.padding - b.kernel) // b.stride + 1
             w = (w + 2 * b.padding - b.kernel) // b.stride + 1
-            rows.append(LayerRow(f"conv{i}", f"Conv2d({c}->{b.channels}, {b.kernel}x{b.kernel}, "
-                                 f"stride {b.stride}, pad {b.padding})", (b.channels, h, w),
-                                 c * b.channels * b.kernel ** 2 + b.channels))
+            out.append(Layer(f"conv{i}", "Conv2d", (c, b.channels, b.kernel, b.stride, b.padding),
+                             (b.channels, h, w), c * b.channels * b.kernel ** 2 + b.channels))
             c = b.channels
             if b.batch_norm:
-                rows.append(LayerRow(f"bn{i}", "BatchNorm2d", (c, h, w), 2 * c))
-            rows.append(LayerRow(f"act{i}", act, (c, h, w), 0))
+                out.append(Layer(f"bn{i}", "BatchNorm2d", (c,), (c, h, w), 2 * c))
+            out.append(Layer(f"act{i}", act, (), (c, h, w), 0))
             if b.pool != "none":
                 h, w = h // 2, w // 2
-                rows.append(LayerRow(f"pool{i}", f"{b.pool.title()}Pool2d(2)", (c, h, w), 0))
+                out.append(Layer(f"pool{i}", f"{b.pool.title()}Pool2d", (2,), (c, h, w), 0))
     features = math.prod(conv_output_shape(spec, input_shape))
-    rows.append(LayerRow("flatten", "Flatten", (features,), 0))
+    out.append(Layer("flatten", "Flatten", (), (features,), 0))
     for i, width in enumerate(spec.hidden, 1):
-        rows.append(LayerRow(f"fc{i}", f"Linear({features}->{width})", (width,),
-                             features * width + width))
+        out.append(Layer(f"fc{i}", "Linear", (features, width), (width,),
+                         features * width + width))
         if spec.batch_norm:
-            rows.append(LayerRow(f"fc_bn{i}", "BatchNorm1d", (width,), 2 * width))
-        rows.append(LayerRow(f"fc_act{i}", act, (width,), 0))
+            out.append(Layer(f"fc_bn{i}", "BatchNorm1d", (width,), (width,), 2 * width))
+        out.append(Layer(f"fc_act{i}", act, (), (width,), 0))
         if spec.dropout > 0:
-            rows.append(LayerRow(f"dropout{i}", f"Dropout({spec.dropout})", (width,), 0))
+            out.append(Layer(f"dropout{i}", "Dropout", (spec.dropout,), (width,), 0))
         features = width
-    rows.append(LayerRow("out", f"Linear({features}->{num_classes})", (num_classes,),
-                         features * num_classes + num_classes))
-    return rows
+    out.append(Layer("out", "Linear", (features, num_classes), (num_classes,),
+                     features * num_classes + num_classes))
+    return out
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    layer: str  # e.g. "Conv2d(1->16, 5x5, stride 1, pad 0)"
+    output_shape: tuple[int, ...]  # without the batch dimension
+    params: int
+
+
+def _describe(layer: Layer) -> str:
+    a = layer.args
+    if layer.module == "Conv2d":
+        return f"Conv2d({a[0]}->{a[1]}, {a[2]}x{a[2]}, stride {a[3]}, pad {a[4]})"
+    if layer.module == "Linear":
+        return f"Linear({a[0]}->{a[1]})"
+    if layer.module in ("MaxPool2d", "AvgPool2d", "Dropout"):
+        return f"{layer.module}({a[0]})"
+    return layer.module
+
+
+def summary(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> list[LayerRow]:
+    """One row per layer of build_model's network: name, layer, output shape, parameters."""
+    return [LayerRow("input", "", tuple(input_shape), 0)] + [
+        LayerRow(x.name, _describe(x), x.output_shape, x.params)
+        for x in layers(spec, input_shape, num_classes)]
 
 
 def with_overrides(spec: ModelSpec, **changes) -> ModelSpec:
