@@ -15,7 +15,8 @@ st.markdown(
 
 # The status needs torch (devices, torchvision's dataset check: ~3 s to import on 2 cores the
 # first time), so it is filled in last, into its place here, after the links are drawn.
-readiness = st.container()
+readiness = st.empty()
+readiness.caption("Checking what this machine has ready…")
 
 st.subheader("Start here")
 st.page_link("pages/train.py", label="Train a network live", icon="🏋️")
@@ -30,7 +31,7 @@ st.page_link("pages/playground.py", label="Watch decision boundaries on 2-D toy 
 st.page_link("pages/runs.py", label="Compare and manage runs", icon="📋")
 st.caption(f"Everything nnkit keeps (data, runs, checkpoints) lives in {paths.home()}.")
 
-with readiness:
+with readiness.container():
     from nnkit import data  # torch and torchvision: imported here, after the page is drawn
 
     store = ui.store()

@@ -10,6 +10,7 @@ def test_home_says_what_is_ready_above_links_to_every_page():
     assert not at.exception
     said = texts(at)
     assert "Runs stored: 0" in said  # a fresh NNKIT_HOME
+    assert "Checking what this machine" not in said  # the placeholder was replaced
     assert "MNIST: not prepared yet" in said  # NNKIT_DATA points at an empty folder
     assert any(f"Device: {d}" in said for d in ("CPU", "CUDA", "MPS"))
     kinds = [type(e).__name__ for e in at.main]
