@@ -18,12 +18,11 @@ from nnkit.config import (
     validate,
 )
 from nnkit.manager import POLICY  # none of these imports torch (~3 s of CPU to import)
-from pages import ui
+from pages import charts, ui
 
-# Seconds between redraws of the live charts (the progress bar: every second). A redraw costs
-# the browser ~0.5 s of CPU (Plotly, React) whatever changed; on a machine of few cores that is
-# taken from training: with charts every 3 s Chromium took 38 % of a core on 2 cores, every 5 s
-# (and no empty per-epoch charts) 29-30 %.
+# Seconds between updates of the live charts (the progress bar: every second). Each update
+# still costs the browser a Streamlit rerun and a Plotly redraw; on 2 cores, charts every 2 s
+# took Chromium 15-16 % of a core against 13-14 % every 5 s (pages/charts.py has the history).
 CHARTS_EVERY = 5.0 if (os.cpu_count() or 1) <= 4 else 2.0
 
 HELP = {
@@ -271,43 +270,44 @@ def finished_summary(run_id: str) -> None:
     c[3].metric("Parameters", f"{rec.num_params:,}" if rec.num_params else "-")
     history = ui.store().epochs(run_id)
     steps = [(s["step"], s["loss"]) for s in ui.store().steps(run_id)]
-    charts(rec.config, steps, history, len(steps) // max(1, rec.epochs_done or 1), None, run_id)
+    show_charts(rec.config, steps, history, len(steps) // max(1, rec.epochs_done or 1), None,
+                run_id)
 
 
-def cached_figure(name: str, signature, build):
-    """The figure built last time while its inputs' signature is unchanged: the server skips
-    rebuilding it and the browser, seeing the same chart, skips redrawing it (on 2 cores the
-    redraws competed with training)."""
-    cache = st.session_state.setdefault("_figures", {})
+def cached_item(name: str, signature, build):
+    """The chart built last time while its inputs' signature is unchanged: the server skips
+    rebuilding it and the browser, seeing the same revision, skips redrawing it."""
+    cache = st.session_state.setdefault("_charts", {})
     if name not in cache or cache[name][0] != signature:
-        cache[name] = (signature, build())
+        cache[name] = (signature, charts.figure(name, build(), signature))
     return cache[name][1]
 
 
-def charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int, weights,
-           run_id: str, weights_step: int = 0) -> None:
+def show_charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int, weights,
+                run_id: str, weights_step: int = 0) -> None:
     """Loss per step, accuracy and loss per epoch, and the first-layer templates."""
     epochs_sig = (run_id, len(history), history[-1]["epoch"] if history else 0)
-    left, right = st.columns(2)
-    left.plotly_chart(cached_figure("loss", (run_id, len(steps)), lambda: plots.loss_per_step(
-        steps, steps_per_epoch=steps_per_epoch)), key="loss_steps")
+    items = [cached_item("loss", (run_id, len(steps)), lambda: plots.loss_per_step(
+        steps, steps_per_epoch=steps_per_epoch))]
     if history:
-        right.plotly_chart(cached_figure("acc", epochs_sig, lambda: plots.epoch_curves(
-            history, "accuracy", cfg.dataset)), key="acc_epochs")
-        left, right = st.columns(2)
-        left.plotly_chart(cached_figure("eloss", epochs_sig, lambda: plots.epoch_curves(
-            history, "loss", cfg.dataset)), key="loss_epochs")
-    else:  # two empty charts would cost the browser as much as full ones, and say nothing
-        right.caption("Accuracy and loss per epoch appear here when the first epoch ends.")
+        items.append(cached_item("acc", epochs_sig, lambda: plots.epoch_curves(
+            history, "accuracy", cfg.dataset)))
+        items.append(cached_item("eloss", epochs_sig, lambda: plots.epoch_curves(
+            history, "loss", cfg.dataset)))
+    else:  # two empty charts would say nothing
+        items.append(charts.note("acc", "Accuracy and loss per epoch appear here when the "
+                                        "first epoch ends."))
     if weights is not None:
         shape = datainfo.DATASETS[cfg.dataset].input_shape
         try:
             grid = templates.template_grid(templates.templates_from_weight(weights, shape)[:64])
         except ValueError:
-            return
-        right.markdown("**First-layer weights (live)**")
-        right.image(plots.weight_picture(grid, scale=max(1, 256 // grid.shape[1])),
-                    caption=f"step {weights_step}: red < 0 < blue")
+            grid = None
+        if grid is not None:
+            items.append(charts.picture(
+                "weights", plots.weight_picture(grid, scale=1), "First-layer weights (live)",
+                f"step {weights_step}: red < 0 < blue", scale=max(1, 256 // grid.shape[1])))
+    charts.show(items, key=f"charts-{run_id}")
 
 
 @st.fragment(run_every=1.0)
@@ -347,16 +347,25 @@ def live_charts(run_id: str) -> None:
     if live is None or not live.active:
         return
     history = [vars(h) for h in live.history]
-    charts(live.config, live.steps, history, live.steps_per_epoch, live.weights, run_id,
-           live.weights_step)
+    show_charts(live.config, live.steps, history, live.steps_per_epoch, live.weights, run_id,
+                live.weights_step)
 
+
+# Streamlit animates every update: the progress bar slides for 0.5 s, a redrawn element fades
+# back in over 1 s. Once a second, and with no GPU, Chromium paints those frames in software:
+# in a toy app the progress bar alone went from ~8 % of a core to ~3 % without them, CPU that
+# a 2-core machine otherwise takes from training. The live view updates without animating.
+LIVE_CSS = ("<style>.st-key-live, .st-key-live * "
+            "{transition: none !important; animation: none !important}</style>")
 
 live_now = mgr.live(run_id)
 if live_now is not None and live_now.active:
     st.subheader(live_now.name)
-    live_progress(run_id)
-    controls(run_id, live_now.paused)
-    live_charts(run_id)
+    st.html(LIVE_CSS)
+    with st.container(key="live"):
+        live_progress(run_id)
+        controls(run_id, live_now.paused)
+        live_charts(run_id)
 else:
     finished_summary(run_id)
     rec = ui.store().get(run_id)

@@ -10,13 +10,15 @@ from harness import screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
+CHARTS = "iframe[title$='live_charts']"  # the charts component (pages/charts.py)
 ACC_POINTS = ".js-plotly-plot:has-text('Accuracy per epoch') .scatterlayer .trace .points path"
 
 
 def _wait_for_points(page, at_least: int, timeout: float = 120) -> int:
     """Poll (no clicks) until the accuracy chart shows at least this many markers."""
     deadline = time.monotonic() + timeout
-    while (n := page.locator(ACC_POINTS).count()) < at_least:
+    points = page.frame_locator(CHARTS).locator(ACC_POINTS)
+    while (n := points.count()) < at_least:
         assert time.monotonic() < deadline, f"the accuracy chart has {n} points, not {at_least}"
         page.wait_for_timeout(500)
     return n
