@@ -22,6 +22,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$want" ]; then
+  # PyTorch with its CUDA libraries makes a ~6 GB venv: say so up front rather than let pip
+  # stop half-way with "No space left on device".
+  free_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
+  if ! compgen -G ".venv/lib/python3*/site-packages/torch" >/dev/null && [ "$free_kb" -lt 7000000 ]; then
+    echo "nnkit: installing PyTorch and the rest needs about 7 GB free in $(pwd);" \
+         "only $((free_kb / 1000000)) GB are free. Free some space and run this again." >&2
+    exit 1
+  fi
   echo "installing the pinned requirements into .venv (first time: a few minutes)" >&2
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
   echo "$want" > .venv/.requirements.sha256
