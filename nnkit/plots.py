@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 REFERENCES = {
     "mnist": [(0.9847, "Hinton 784-500-300: 98.47 %"), (0.9905, "LeNet-5: 99.05 %")],
 }
-MAX_POINTS = 600  # loss curves are thinned to this many points
+MAX_POINTS = 600  # loss curves are thinned to at most this many points (and the last)
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 300) -> go.Figure:
@@ -37,11 +37,11 @@ def loss_per_step(steps: Sequence[tuple[int, float]], smoothing: float = 0.9,
         s = np.asarray(steps, dtype=float)
         x, y = s[:, 0], s[:, 1]
         smooth = ema(y, smoothing) if smoothing > 0 else y
-        stride = max(1, len(x) // MAX_POINTS)
-        xs = x / steps_per_epoch if steps_per_epoch else x
-        fig.add_scatter(x=xs[::stride], y=y[::stride], mode="lines", name="loss",
+        keep = np.unique(np.r_[np.arange(0, len(x), -(-len(x) // MAX_POINTS)), len(x) - 1])
+        xs = x / steps_per_epoch if steps_per_epoch else x  # thinned, the newest step kept
+        fig.add_scatter(x=xs[keep], y=y[keep], mode="lines", name="loss",
                         line=dict(color="rgba(37,99,235,0.25)", width=1))
-        fig.add_scatter(x=xs[::stride], y=smooth[::stride], mode="lines", name="smoothed",
+        fig.add_scatter(x=xs[keep], y=smooth[keep], mode="lines", name="smoothed",
                         line=dict(color="#2563eb", width=2))
     return _layout(fig, "Loss per step", "epoch" if steps_per_epoch else "step", "loss")
 

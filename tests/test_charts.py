@@ -47,3 +47,14 @@ def test_a_picture_item_is_the_same_pixels_as_a_png_shown_bigger():
 
 def test_a_note_changes_revision_with_its_text():
     assert charts.note("acc", "soon") == {"id": "acc", "rev": "soon", "note": "soon"}
+
+
+def test_a_long_loss_curve_is_thinned_to_its_cap_keeping_the_newest_step():
+    for n in (plots.MAX_POINTS, plots.MAX_POINTS + 1, 2 * plots.MAX_POINTS - 1, 5000):
+        steps = [(i, 1.0 / i) for i in range(1, n + 1)]
+        raw, smoothed = plots.loss_per_step(steps).data
+        assert len(raw.x) <= plots.MAX_POINTS + 1, n
+        assert raw.x[0] == 1 and raw.x[-1] == n and raw.y[-1] == 1.0 / n
+        assert list(smoothed.x) == list(raw.x)
+    raw, _ = plots.loss_per_step(STEPS).data
+    assert list(raw.x) == [s for s, _ in STEPS]  # short curves are kept whole
