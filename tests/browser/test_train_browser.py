@@ -45,6 +45,7 @@ def test_live_run_grows_by_itself_stops_and_survives_a_reload(server, page):
     page.reload()  # a refresh loses no run: the page reattaches through ?run=ID
     wait_for_app(page)
     page.get_by_text(re.compile(r"stopped")).first.wait_for(timeout=30_000)
+    _wait_for_points(page, at_least=first + 1, timeout=30)  # its curves are drawn again
     screenshot(page, "train-after-reload")
 
     page.goto(f"{server.url}/runs")
