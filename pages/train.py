@@ -284,8 +284,9 @@ def cached_item(name: str, signature, build):
 
 
 def show_charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int, weights,
-                run_id: str, weights_step: int = 0) -> None:
-    """Loss per step, accuracy and loss per epoch, and the first-layer templates."""
+                run_id: str, weights_step: int = 0, live: bool = False) -> None:
+    """Loss per step, accuracy and loss per epoch, and the first-layer templates (`live`: of a
+    run still training, which the page scrolls to when they first appear)."""
     epochs_sig = (run_id, len(history), history[-1]["epoch"] if history else 0)
     items = [cached_item("loss", (run_id, len(steps)), lambda: plots.loss_per_step(
         steps, steps_per_epoch=steps_per_epoch))]
@@ -307,7 +308,7 @@ def show_charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int
             items.append(charts.picture(
                 "weights", plots.weight_picture(grid, scale=1), "First-layer weights (live)",
                 f"step {weights_step}: red < 0 < blue", scale=max(1, 256 // grid.shape[1])))
-    charts.show(items, key=f"charts-{run_id}")
+    charts.show(items, key=f"charts-{run_id}", scroll_into_view=live)
 
 
 @st.fragment(run_every=1.0)
@@ -348,7 +349,7 @@ def live_charts(run_id: str) -> None:
         return
     history = [vars(h) for h in live.history]
     show_charts(live.config, live.steps, history, live.steps_per_epoch, live.weights, run_id,
-                live.weights_step)
+                live.weights_step, live=True)
 
 
 # Streamlit animates every update: the progress bar slides for 0.5 s, a redrawn element fades

@@ -34,6 +34,10 @@ def test_live_run_grows_by_itself_stops_and_survives_a_reload(server, page):
     # With no click, the progress bar moves and the accuracy chart gains points.
     page.get_by_text(re.compile(r"epoch 1/8 · step \d+")).first.wait_for(timeout=60_000)
     first = _wait_for_points(page, at_least=1)
+    # The live view starts below the form (1000 px high window): the page scrolls to it.
+    charts = page.locator(CHARTS).bounding_box()
+    bar = page.get_by_role("progressbar").bounding_box()
+    assert 0 <= bar["y"] and charts["y"] < page.viewport_size["height"], (bar, charts)
     _wait_for_points(page, at_least=first + 1)
     page.mouse.move(5, 5)
     screenshot(page, "train-live")
