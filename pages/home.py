@@ -31,13 +31,15 @@ st.page_link("pages/playground.py", label="Watch decision boundaries on 2-D toy 
 st.page_link("pages/runs.py", label="Compare and manage runs", icon="📋")
 st.caption(f"Everything nnkit keeps (data, runs, checkpoints) lives in {paths.home()}.")
 
-with readiness.container():
-    from nnkit import data  # torch and torchvision: imported here, after the page is drawn
+# Imported and checked before the placeholder is replaced: entering its container clears it,
+# and the page would show a blank there for the ~3 s the import takes.
+from nnkit import data  # noqa: E402  (torch and torchvision: after the page is drawn)
 
-    store = ui.store()
-    runs = store.list()
-    prepared = data.is_prepared("mnist")
-    devs = device.available()
+store = ui.store()
+runs = store.list()
+prepared = data.is_prepared("mnist")
+devs = device.available()
+with readiness.container():
     c1, c2, c3 = st.columns(3)
     c1.metric("MNIST", "ready" if prepared else "not prepared yet")
     c2.metric("Device", devs[0].upper() if devs[0] != "cpu" else "CPU",
