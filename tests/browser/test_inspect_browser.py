@@ -80,5 +80,8 @@ def test_weights_and_data_pages_draw(trained, page):
     wait_for_app(page)
     page.get_by_text("What normalization does").first.wait_for()
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5")
+    # st.image's list is a lazily loaded chunk of Streamlit's frontend: on a busy machine it can
+    # arrive after the Plotly charts below it, so wait for the thirtieth caption, then count.
+    page.locator(CAPTION).nth(29).wait_for()
     assert page.locator(CAPTION).count() == 30
     screenshot(page, "data-mnist")
