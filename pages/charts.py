@@ -49,12 +49,11 @@ def note(id: str, text: str) -> dict:
     return {"id": id, "rev": text, "note": text}
 
 
-def show(items: list[dict], key: str, scroll_into_view: bool = False) -> None:
-    """Draw the items in a two-column grid (one column when narrow), updating those changed;
-    `scroll_into_view`: once drawn, scroll the page so the charts are in sight."""
+def show(items: list[dict], key: str) -> None:
+    """Draw the items in a two-column grid (one column when narrow), updating those changed."""
     # Declared here rather than on import: a runtime registers what is declared during its
     # script runs, and AppTest makes a new runtime per test.
     plotly_js = components.declare_component("plotly_js", path=PLOTLY_JS)
     live = components.declare_component("live_charts", path=FRONTEND)
-    live(items=items, plotly_js=f"../{plotly_js.name}/plotly.min.js", scroll=scroll_into_view,
-         key=key, default=None)
+    live(items=items, plotly_js=f"../{plotly_js.name}/plotly.min.js", key=key,
+         default=None)

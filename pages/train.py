@@ -68,176 +68,220 @@ def slot(name: str, where=None) -> None:
     slots[name] = (where or st).empty()
 
 
-form, summary_col = st.columns([3, 2], gap="large")
-with form:
-    c1, c2 = st.columns(2)
-    names = list(datainfo.DATASETS)
-    dataset = c1.selectbox("Dataset", names, index=names.index(cfg.dataset),
-                           format_func=lambda n: datainfo.DATASETS[n].title, help=HELP["dataset"])
-    slot("dataset", c1)
-    presets = [*specs.PRESETS, "custom"]
-    model = c2.selectbox("Model", presets, index=presets.index(cfg.model), help=HELP["model"],
-                         format_func=lambda n: n if n == "custom" else
-                         f"{n} — {specs.PRESETS[n][1].split(':')[0]}")
-    slot("model", c2)
-    info = datainfo.DATASETS[dataset]
-    spec = cfg.spec
-    if model == "custom":
-        spec = spec or (specs.preset(cfg.model) if cfg.model != "custom" else specs.ModelSpec())
-        with st.container(border=True):
-            st.markdown("**Build the network**")
-            b1, b2, b3, b4 = st.columns(4)
-            kinds = ["mlp", "cnn"] if info.kind == "image" else ["mlp"]
-            kind = b1.radio("Kind", kinds, index=kinds.index(spec.kind) if spec.kind in kinds
-                            else 0, horizontal=True, format_func=str.upper)
-            acts = list(specs.ACTIVATIONS)
-            activation = b2.selectbox("Activation", acts, index=acts.index(spec.activation))
-            dropout = b3.number_input("Dropout", 0.0, 0.9, float(spec.dropout), 0.05)
-            batch_norm = b4.checkbox("Batch norm (dense)", spec.batch_norm)
-            conv = ()
-            if kind == "cnn":
-                blocks = spec.conv or specs.preset("fast-cnn").conv
-                table = pd.DataFrame([vars(b) for b in blocks])
-                edited = st.data_editor(
-                    table, num_rows="dynamic", hide_index=True, key="conv_editor",
-                    column_config={
-                        "channels": st.column_config.NumberColumn(min_value=1, max_value=512,
-                                                                  step=1, required=True),
-                        "kernel": st.column_config.NumberColumn(min_value=1, max_value=11,
-                                                                step=1, required=True),
-                        "stride": st.column_config.NumberColumn(min_value=1, max_value=4,
-                                                                step=1, required=True),
-                        "padding": st.column_config.NumberColumn(min_value=0, max_value=5,
-                                                                 step=1, required=True),
-                        "pool": st.column_config.SelectboxColumn(options=specs.POOLS,
-                                                                 required=True),
-                        "batch_norm": st.column_config.CheckboxColumn(),
-                    })
-                st.caption("Conv blocks, in order: add a row for a block, select rows and "
-                           "press Delete to remove. Each block: conv → (BN) → activation → pool.")
-                conv = tuple(specs.ConvBlock(int(r.channels), int(r.kernel), int(r.stride),
-                                              int(r.padding), str(r.pool), bool(r.batch_norm))
-                             for r in edited.dropna().itertuples())
-            hidden_text = st.text_input("Dense hidden widths", ", ".join(map(str, spec.hidden)),
-                                        help="Comma-separated, e.g. 500, 300 (empty: none).")
-            slot("hidden")
-            slot("spec")
-            try:
-                hidden = tuple(int(h) for h in hidden_text.replace(" ", "").split(",") if h)
-            except ValueError:
-                hidden = spec.hidden
-                errors["hidden"] = ("widths must be whole numbers like 500, 300 "
-                                    f"(got {hidden_text!r})")
-            spec = specs.ModelSpec(kind, hidden, activation, float(dropout), batch_norm, conv)
-    else:
-        spec = None
+def configure() -> None:
+    """The form: dataset, model (a preset or built layer by layer), hyperparameters, the
+    model's summary, Copy as Python, and the Train button."""
+    form, summary_col = st.columns([3, 2], gap="large")
+    with form:
+        c1, c2 = st.columns(2)
+        names = list(datainfo.DATASETS)
+        dataset = c1.selectbox("Dataset", names, index=names.index(cfg.dataset),
+                               format_func=lambda n: datainfo.DATASETS[n].title,
+                               help=HELP["dataset"])
+        slot("dataset", c1)
+        presets = [*specs.PRESETS, "custom"]
+        model = c2.selectbox("Model", presets, index=presets.index(cfg.model), help=HELP["model"],
+                             format_func=lambda n: n if n == "custom" else
+                             f"{n} — {specs.PRESETS[n][1].split(':')[0]}")
+        slot("model", c2)
+        info = datainfo.DATASETS[dataset]
+        spec = cfg.spec
+        if model == "custom":
+            spec = spec or (specs.preset(cfg.model) if cfg.model != "custom" else specs.ModelSpec())
+            with st.container(border=True):
+                st.markdown("**Build the network**")
+                b1, b2, b3, b4 = st.columns(4)
+                kinds = ["mlp", "cnn"] if info.kind == "image" else ["mlp"]
+                kind = b1.radio("Kind", kinds, index=kinds.index(spec.kind) if spec.kind in kinds
+                                else 0, horizontal=True, format_func=str.upper)
+                acts = list(specs.ACTIVATIONS)
+                activation = b2.selectbox("Activation", acts, index=acts.index(spec.activation))
+                dropout = b3.number_input("Dropout", 0.0, 0.9, float(spec.dropout), 0.05)
+                batch_norm = b4.checkbox("Batch norm (dense)", spec.batch_norm)
+                conv = ()
+                if kind == "cnn":
+                    blocks = spec.conv or specs.preset("fast-cnn").conv
+                    table = pd.DataFrame([vars(b) for b in blocks])
+                    edited = st.data_editor(
+                        table, num_rows="dynamic", hide_index=True, key="conv_editor",
+                        column_config={
+                            "channels": st.column_config.NumberColumn(min_value=1, max_value=512,
+                                                                      step=1, required=True),
+                            "kernel": st.column_config.NumberColumn(min_value=1, max_value=11,
+                                                                    step=1, required=True),
+                            "stride": st.column_config.NumberColumn(min_value=1, max_value=4,
+                                                                    step=1, required=True),
+                            "padding": st.column_config.NumberColumn(min_value=0, max_value=5,
+                                                                     step=1, required=True),
+                            "pool": st.column_config.SelectboxColumn(options=specs.POOLS,
+                                                                     required=True),
+                            "batch_norm": st.column_config.CheckboxColumn(),
+                        })
+                    st.caption("Conv blocks, in order: add a row for a block, select rows "
+                               "and press Delete to remove. Each block: conv → (BN) → "
+                               "activation → pool.")
+                    conv = tuple(specs.ConvBlock(int(r.channels), int(r.kernel), int(r.stride),
+                                                  int(r.padding), str(r.pool), bool(r.batch_norm))
+                                 for r in edited.dropna().itertuples())
+                hidden_text = st.text_input("Dense hidden widths", ", ".join(map(str, spec.hidden)),
+                                            help="Comma-separated, e.g. 500, 300 (empty: none).")
+                slot("hidden")
+                slot("spec")
+                try:
+                    hidden = tuple(int(h) for h in hidden_text.replace(" ", "").split(",") if h)
+                except ValueError:
+                    hidden = spec.hidden
+                    errors["hidden"] = ("widths must be whole numbers like 500, 300 "
+                                        f"(got {hidden_text!r})")
+                spec = specs.ModelSpec(kind, hidden, activation, float(dropout), batch_norm, conv)
+        else:
+            spec = None
 
-    st.markdown("**Optimization**")
-    h1, h2, h3, h4 = st.columns(4)
-    optimizer = h1.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(cfg.optimizer),
-                             help=HELP["optimizer"])
-    slot("optimizer", h1)
-    lr = h2.number_input("Learning rate", min_value=1e-6, max_value=10.0, value=float(cfg.lr),
-                         format="%g", step=1e-3, help=HELP["lr"])
-    slot("lr", h2)
-    batch_size = h3.number_input("Batch size", 1, 65536, int(cfg.batch_size), 32,
-                                 help=HELP["batch_size"])
-    slot("batch_size", h3)
-    epochs = h4.number_input("Epochs", 1, 1000, int(cfg.epochs), 1, help=HELP["epochs"])
-    slot("epochs", h4)
-    h5, h6, h7, h8 = st.columns(4)
-    schedule = h5.selectbox("LR schedule", SCHEDULES, index=SCHEDULES.index(cfg.schedule),
-                            help=HELP["schedule"])
-    weight_decay = h6.number_input("Weight decay", 0.0, 1.0, float(cfg.weight_decay),
-                                   format="%g", step=1e-4, help=HELP["weight_decay"])
-    slot("weight_decay", h6)
-    momentum = h7.number_input("Momentum", 0.0, 0.999, float(cfg.momentum), 0.05,
-                               disabled=optimizer not in ("sgd", "rmsprop"),
-                               help=HELP["momentum"])
-    nesterov = h8.checkbox("Nesterov", cfg.nesterov and optimizer == "sgd",
-                           disabled=optimizer != "sgd", help=HELP["nesterov"])
-    slot("nesterov", h8)
-    with st.expander("More settings"):
-        m1, m2, m3, m4 = st.columns(4)
-        label_smoothing = m1.number_input("Label smoothing", 0.0, 0.99,
-                                          float(cfg.label_smoothing), 0.05,
-                                          help=HELP["label_smoothing"])
-        seed = m2.number_input("Seed", 0, 2**31 - 1, int(cfg.seed), 1, help=HELP["seed"])
-        devices = ["auto", "cpu", "cuda", "mps"]
-        device_choice = m3.selectbox("Device", devices, index=devices.index(cfg.device),
-                                     help=HELP["device"])
-        step_size = m4.number_input("Step every (epochs)", 1, 1000, int(cfg.step_size),
+        st.markdown("**Optimization**")
+        h1, h2, h3, h4 = st.columns(4)
+        optimizer = h1.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(cfg.optimizer),
+                                 help=HELP["optimizer"])
+        slot("optimizer", h1)
+        lr = h2.number_input("Learning rate", min_value=1e-6, max_value=10.0, value=float(cfg.lr),
+                             format="%g", step=1e-3, help=HELP["lr"])
+        slot("lr", h2)
+        batch_size = h3.number_input("Batch size", 1, 65536, int(cfg.batch_size), 32,
+                                     help=HELP["batch_size"])
+        slot("batch_size", h3)
+        epochs = h4.number_input("Epochs", 1, 1000, int(cfg.epochs), 1, help=HELP["epochs"])
+        slot("epochs", h4)
+        h5, h6, h7, h8 = st.columns(4)
+        schedule = h5.selectbox("LR schedule", SCHEDULES, index=SCHEDULES.index(cfg.schedule),
+                                help=HELP["schedule"])
+        weight_decay = h6.number_input("Weight decay", 0.0, 1.0, float(cfg.weight_decay),
+                                       format="%g", step=1e-4, help=HELP["weight_decay"])
+        slot("weight_decay", h6)
+        momentum = h7.number_input("Momentum", 0.0, 0.999, float(cfg.momentum), 0.05,
+                                   disabled=optimizer not in ("sgd", "rmsprop"),
+                                   help=HELP["momentum"])
+        nesterov = h8.checkbox("Nesterov", cfg.nesterov and optimizer == "sgd",
+                               disabled=optimizer != "sgd", help=HELP["nesterov"])
+        slot("nesterov", h8)
+        with st.expander("More settings"):
+            m1, m2, m3, m4 = st.columns(4)
+            label_smoothing = m1.number_input("Label smoothing", 0.0, 0.99,
+                                              float(cfg.label_smoothing), 0.05,
+                                              help=HELP["label_smoothing"])
+            seed = m2.number_input("Seed", 0, 2**31 - 1, int(cfg.seed), 1, help=HELP["seed"])
+            devices = ["auto", "cpu", "cuda", "mps"]
+            device_choice = m3.selectbox("Device", devices, index=devices.index(cfg.device),
+                                         help=HELP["device"])
+            step_size = m4.number_input("Step every (epochs)", 1, 1000, int(cfg.step_size),
+                                        disabled=schedule != "step")
+            m5, m6, m7, m8 = st.columns(4)
+            normalize = m5.checkbox("Normalize inputs", cfg.normalize, help=HELP["normalize"])
+            eval_each_epoch = m6.checkbox("Test every epoch", cfg.eval_each_epoch,
+                                          help=HELP["eval_each_epoch"])
+            train_subset = m7.number_input("Training subset (0 = all)", 0, 10_000_000,
+                                           int(cfg.train_subset), 500, help=HELP["train_subset"])
+            val_fraction = m8.number_input("Validation share", 0.0, 0.5, float(cfg.val_fraction),
+                                           0.05, help=HELP["val_fraction"])
+            gamma = m1.number_input("Step decay factor", 0.01, 1.0, float(cfg.gamma), 0.05,
                                     disabled=schedule != "step")
-        m5, m6, m7, m8 = st.columns(4)
-        normalize = m5.checkbox("Normalize inputs", cfg.normalize, help=HELP["normalize"])
-        eval_each_epoch = m6.checkbox("Test every epoch", cfg.eval_each_epoch,
-                                      help=HELP["eval_each_epoch"])
-        train_subset = m7.number_input("Training subset (0 = all)", 0, 10_000_000,
-                                       int(cfg.train_subset), 500, help=HELP["train_subset"])
-        val_fraction = m8.number_input("Validation share", 0.0, 0.5, float(cfg.val_fraction),
-                                       0.05, help=HELP["val_fraction"])
-        gamma = m1.number_input("Step decay factor", 0.01, 1.0, float(cfg.gamma), 0.05,
-                                disabled=schedule != "step")
-        toy_noise = m2.number_input("Toy noise", 0.0, 5.0, float(cfg.toy_noise), 0.05,
-                                    disabled=info.kind != "toy")
-        toy_size = m3.number_input("Toy points", 20, 1_000_000, int(cfg.toy_size), 100,
-                                   disabled=info.kind != "toy")
+            toy_noise = m2.number_input("Toy noise", 0.0, 5.0, float(cfg.toy_noise), 0.05,
+                                        disabled=info.kind != "toy")
+            toy_size = m3.number_input("Toy points", 20, 1_000_000, int(cfg.toy_size), 100,
+                                       disabled=info.kind != "toy")
 
-new_cfg = RunConfig(dataset=dataset, normalize=normalize, train_subset=int(train_subset),
-                    val_fraction=float(val_fraction), toy_size=int(toy_size),
-                    toy_noise=float(toy_noise), model=model, spec=spec, optimizer=optimizer,
-                    lr=float(lr), momentum=float(momentum), nesterov=bool(nesterov),
-                    weight_decay=float(weight_decay), batch_size=int(batch_size),
-                    epochs=int(epochs), schedule=schedule, step_size=int(step_size),
-                    gamma=float(gamma), label_smoothing=float(label_smoothing), seed=int(seed),
-                    device=device_choice, eval_each_epoch=eval_each_epoch)
-for err in validate(new_cfg):
-    errors.setdefault(err.field, str(err))
-st.session_state.cfg = new_cfg
-keep = {k: v for k, v in st.query_params.items() if k == "run"}
-st.query_params.from_dict({**to_query(new_cfg), **keep})  # the link reproduces this form
+    new_cfg = RunConfig(dataset=dataset, normalize=normalize, train_subset=int(train_subset),
+                        val_fraction=float(val_fraction), toy_size=int(toy_size),
+                        toy_noise=float(toy_noise), model=model, spec=spec, optimizer=optimizer,
+                        lr=float(lr), momentum=float(momentum), nesterov=bool(nesterov),
+                        weight_decay=float(weight_decay), batch_size=int(batch_size),
+                        epochs=int(epochs), schedule=schedule, step_size=int(step_size),
+                        gamma=float(gamma), label_smoothing=float(label_smoothing), seed=int(seed),
+                        device=device_choice, eval_each_epoch=eval_each_epoch)
+    for err in validate(new_cfg):
+        errors.setdefault(err.field, str(err))
+    st.session_state.cfg = new_cfg
+    keep = {k: v for k, v in st.query_params.items() if k == "run"}
+    st.query_params.from_dict({**to_query(new_cfg), **keep})  # the link reproduces this form
 
-try:
-    layers = specs.summary(new_cfg.model_spec(), info.input_shape, info.num_classes)
-except (specs.SpecError, ConfigError) as e:
-    layers = []
-    errors.setdefault("spec", str(e))
+    try:
+        layers = specs.summary(new_cfg.model_spec(), info.input_shape, info.num_classes)
+    except (specs.SpecError, ConfigError) as e:
+        layers = []
+        errors.setdefault("spec", str(e))
 
-for name, message in errors.items():  # next to the field when it has a place, else here
-    place = slots.get(name) or (slots.get("model") if name == "spec" else None) or st
-    place.error(f"**{name}**: {message.split(': ', 1)[-1]}")
+    for name, message in errors.items():  # next to the field when it has a place, else here
+        place = slots.get(name) or (slots.get("model") if name == "spec" else None) or st
+        place.error(f"**{name}**: {message.split(': ', 1)[-1]}")
 
-if new_cfg.device not in ("auto", "cpu") and new_cfg.device not in device.available():
-    st.warning(f"{new_cfg.device} is not available here; the run will train on the CPU.")
+    if new_cfg.device not in ("auto", "cpu") and new_cfg.device not in device.available():
+        st.warning(f"{new_cfg.device} is not available here; the run will train on the CPU.")
 
-start = st.button("Train", type="primary", disabled=bool(errors))
-if start:
-    run_id = mgr.submit(new_cfg)
-    st.session_state.run_id = run_id
-    st.query_params["run"] = run_id
-st.caption(f"Runs: {POLICY}.")
+    if st.button("Train", type="primary", disabled=bool(errors)):
+        run_id = mgr.submit(new_cfg)
+        st.session_state.run_id = run_id
+        st.session_state.show_form = False
+        st.query_params["run"] = run_id
+        st.rerun()  # the form folds away: the new run's live view takes its place
+    st.caption(f"Runs: {POLICY}.")
 
-with summary_col:  # after the Train button, and a plain table: a data grid cost ~0.7 s
-    st.markdown("**Model summary**")
-    if layers:
-        st.table(pd.DataFrame([{"layer": r.name, "type": r.layer,
-                                "output": " × ".join(map(str, r.output_shape)),
-                                "parameters": f"{r.params:,}"} for r in layers]),
-                 hide_index=True, height=min(360, 40 * (len(layers) + 1)))  # scrolls beyond
-        st.metric("Parameters", f"{sum(r.params for r in layers):,}")
-    copy = st.popover("Copy as Python", on_change="rerun", key="copy_python")
-    with copy:
-        st.caption("A standalone PyTorch script that trains this configuration.")
-        if copy.open:  # highlighting the script cost the first page ~0.4 s when drawn unseen
-            st.code(codegen.script(new_cfg), language="python")
+    with summary_col:  # after the Train button, and a plain table: a data grid cost ~0.7 s
+        st.markdown("**Model summary**")
+        if layers:
+            st.table(pd.DataFrame([{"layer": r.name, "type": r.layer,
+                                    "output": " × ".join(map(str, r.output_shape)),
+                                    "parameters": f"{r.params:,}"} for r in layers]),
+                     hide_index=True, height=min(360, 40 * (len(layers) + 1)))  # scrolls beyond
+            st.metric("Parameters", f"{sum(r.params for r in layers):,}")
+        copy = st.popover("Copy as Python", on_change="rerun", key="copy_python")
+        with copy:
+            st.caption("A standalone PyTorch script that trains this configuration.")
+            if copy.open:  # highlighting the script cost the first page ~0.4 s when drawn unseen
+                st.code(codegen.script(new_cfg), language="python")
+
+
+def describe(cfg: RunConfig) -> str:
+    """A run's configuration in one line."""
+    opt = f"{cfg.optimizer} lr {cfg.lr:g}"
+    if cfg.optimizer in ("sgd", "rmsprop") and cfg.momentum:
+        opt += f" momentum {cfg.momentum:g}" + (" Nesterov" if cfg.nesterov else "")
+    parts = [datainfo.DATASETS[cfg.dataset].title, cfg.model, opt, f"batch {cfg.batch_size}",
+             f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}"]
+    if cfg.weight_decay:
+        parts.append(f"weight decay {cfg.weight_decay:g}")
+    if cfg.schedule != "none":
+        parts.append(f"{cfg.schedule} schedule")
+    if cfg.train_subset:
+        parts.append(f"first {cfg.train_subset:,} images")
+    return " · ".join(parts) + f" · seed {cfg.seed}"
+
+
+def show_form(on: bool) -> None:
+    st.session_state.show_form = on
+
+
+# --- which run the page shows: reattaches after a reload through ?run=ID or the manager -----
+run_id = st.query_params.get("run") or st.session_state.get("run_id")  # a link wins
+if run_id and ui.store().get(run_id) is None:
+    run_id = None
+if run_id is None:
+    active = mgr.active_ids()
+    run_id = active[-1] if active else None
+live_now = mgr.live(run_id) if run_id else None
+training = live_now is not None and live_now.active
+
+# While its run trains, the form folds away: the live view is what there is to watch, and a
+# form left on the page is redrawn by the browser with every second's progress update (on 2
+# cores, about half of what the live page cost Chromium). A button brings it back to set up
+# the next run, which waits in the queue.
+if training and not st.session_state.get("show_form"):
+    st.button("Set up another run", on_click=show_form, args=(True,),
+              help=f"Opens the form again. {POLICY}.")
+else:
+    if training:
+        st.button("Fold the form away", on_click=show_form, args=(False,))
+    configure()
 
 mgr.warm()  # the training process imports torch while the form is filled in (once it is drawn)
 
-# --- the live view: reattaches after a reload through ?run=ID or the manager ---------------
-run_id = st.query_params.get("run") or st.session_state.get("run_id")  # a link wins
-if not run_id or ui.store().get(run_id) is None:
-    active = mgr.active_ids()
-    run_id = active[-1] if active else None
 if run_id is None:
     st.info("Press **Train** to start. Charts appear here and grow on their own.")
     st.stop()
@@ -284,9 +328,8 @@ def cached_item(name: str, signature, build):
 
 
 def show_charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int, weights,
-                run_id: str, weights_step: int = 0, live: bool = False) -> None:
-    """Loss per step, accuracy and loss per epoch, and the first-layer templates (`live`: of a
-    run still training, which the page scrolls to when they first appear)."""
+                run_id: str, weights_step: int = 0) -> None:
+    """Loss per step, accuracy and loss per epoch, and the first-layer templates."""
     epochs_sig = (run_id, len(history), history[-1]["epoch"] if history else 0)
     items = [cached_item("loss", (run_id, len(steps)), lambda: plots.loss_per_step(
         steps, steps_per_epoch=steps_per_epoch))]
@@ -308,7 +351,7 @@ def show_charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int
             items.append(charts.picture(
                 "weights", plots.weight_picture(grid, scale=1), "First-layer weights (live)",
                 f"step {weights_step}: red < 0 < blue", scale=max(1, 256 // grid.shape[1])))
-    charts.show(items, key=f"charts-{run_id}", scroll_into_view=live)
+    charts.show(items, key=f"charts-{run_id}")
 
 
 @st.fragment(run_every=1.0)
@@ -349,7 +392,7 @@ def live_charts(run_id: str) -> None:
         return
     history = [vars(h) for h in live.history]
     show_charts(live.config, live.steps, history, live.steps_per_epoch, live.weights, run_id,
-                live.weights_step, live=True)
+                live.weights_step)
 
 
 # Streamlit animates every update: the progress bar slides for 0.5 s, a redrawn element fades
@@ -359,9 +402,9 @@ def live_charts(run_id: str) -> None:
 LIVE_CSS = ("<style>.st-key-live, .st-key-live * "
             "{transition: none !important; animation: none !important}</style>")
 
-live_now = mgr.live(run_id)
-if live_now is not None and live_now.active:
+if training:
     st.subheader(live_now.name)
+    st.caption(describe(live_now.config))
     st.html(LIVE_CSS)
     with st.container(key="live"):
         live_progress(run_id)

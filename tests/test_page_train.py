@@ -78,6 +78,32 @@ def test_pause_resume_and_stop_buttons_change_the_status():
     assert RunStore().get(run.id).status == "stopped"
 
 
+def test_the_form_folds_away_while_its_run_trains_and_comes_back_to_queue_another():
+    long = {"dataset": "moons", "model": "mlp-64-64", "epochs": "1000", "toy_size": "20000",
+            "batch_size": "32", "schedule": "none"}
+    at = open_page("train", long)
+    button(at, "Train").click().run()
+    [first] = RunStore().list()
+    assert not any(s.label == "Dataset" for s in at.selectbox)  # folded: the live view only
+    # what is training, in one line
+    assert "moons · mlp-64-64 · adamw lr 0.01 · batch 32 · 1000 epochs" in texts(at)
+    button(at, "Set up another run").click().run()
+    _number(at, "Epochs").set_value(2)
+    at.run()
+    assert button(at, "Fold the form away")
+    button(at, "Train").click().run()
+    second = next(r for r in RunStore().list() if r.id != first.id)
+    assert second.status == "queued" and second.config.epochs == 2
+    assert not any(s.label == "Dataset" for s in at.selectbox)  # folded again, on the new run
+    assert "Queued: 1 run(s) ahead" in texts(at)
+    button(at, "Stop").click().run()  # the queued one: it never starts
+    at.query_params["run"] = first.id  # a link to the first one, still training
+    at.run()
+    button(at, "Stop").click().run()
+    rerun_until(at, lambda a: RunStore().get(first.id).status == "stopped")
+    assert RunStore().get(second.id).status == "stopped"
+
+
 def test_the_url_fills_the_form_and_garbage_falls_back_with_a_notice():
     at = open_page("train", {"model": "mlp-500-300", "lr": "0.05", "epochs": "oops"})
     assert _number(at, "Learning rate").value == 0.05

@@ -34,7 +34,9 @@ def test_live_run_grows_by_itself_stops_and_survives_a_reload(server, page):
     # With no click, the progress bar moves and the accuracy chart gains points.
     page.get_by_text(re.compile(r"epoch 1/8 · step \d+")).first.wait_for(timeout=60_000)
     first = _wait_for_points(page, at_least=1)
-    # The live view starts below the form (1000 px high window): the page scrolls to it.
+    # The form has folded away: the live view is in sight (1000 px high window), unscrolled.
+    assert page.get_by_role("button", name="Set up another run").is_visible()
+    assert page.locator('[data-testid="stMain"]').evaluate("m => m.scrollTop") == 0
     charts = page.locator(CHARTS).bounding_box()
     bar = page.get_by_role("progressbar").bounding_box()
     assert 0 <= bar["y"] and charts["y"] < page.viewport_size["height"], (bar, charts)
