@@ -54,8 +54,6 @@ if "cfg" not in st.session_state:
     cfg0, notices = from_query(dict(st.query_params))
     st.session_state.cfg = cfg0
     st.session_state.url_notices = notices
-for notice in st.session_state.pop("url_notices", []):
-    st.warning(f"Link: {notice}")
 cfg: RunConfig = st.session_state.cfg
 errors: dict[str, str] = {}
 
@@ -265,27 +263,10 @@ if run_id and ui.store().get(run_id) is None:
 if run_id is None:
     active = mgr.active_ids()
     run_id = active[-1] if active else None
+if run_id is not None:
+    st.session_state.run_id = run_id
 live_now = mgr.live(run_id) if run_id else None
 training = live_now is not None and live_now.active
-
-# While its run trains, the form folds away: the live view is what there is to watch, and a
-# form left on the page is redrawn by the browser with every second's progress update (on 2
-# cores, about half of what the live page cost Chromium). A button brings it back to set up
-# the next run, which waits in the queue.
-if training and not st.session_state.get("show_form"):
-    st.button("Set up another run", on_click=show_form, args=(True,),
-              help=f"Opens the form again. {POLICY}.")
-else:
-    if training:
-        st.button("Fold the form away", on_click=show_form, args=(False,))
-    configure()
-
-mgr.warm()  # the training process imports torch while the form is filled in (once it is drawn)
-
-if run_id is None:
-    st.info("Press **Train** to start. Charts appear here and grow on their own.")
-    st.stop()
-st.session_state.run_id = run_id
 
 
 def controls(run_id: str, paused: bool) -> None:
@@ -312,10 +293,6 @@ def finished_summary(run_id: str) -> None:
     c[1].metric("Best test accuracy", ui.pct(rec.best_test_accuracy))
     c[2].metric("Training time", ui.duration(rec.train_seconds))
     c[3].metric("Parameters", f"{rec.num_params:,}" if rec.num_params else "-")
-    history = ui.store().epochs(run_id)
-    steps = [(s["step"], s["loss"]) for s in ui.store().steps(run_id)]
-    show_charts(rec.config, steps, history, len(steps) // max(1, rec.epochs_done or 1), None,
-                run_id)
 
 
 def cached_item(name: str, signature, build):
@@ -351,7 +328,7 @@ def show_charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int
             items.append(charts.picture(
                 "weights", plots.weight_picture(grid, scale=1), "First-layer weights (live)",
                 f"step {weights_step}: red < 0 < blue", scale=max(1, 256 // grid.shape[1])))
-    charts.show(items, key=f"charts-{run_id}")
+    charts.show(items, key="charts")  # one frame for every run: see charts_view
 
 
 @st.fragment(run_every=1.0)
@@ -382,17 +359,27 @@ def live_progress(run_id: str) -> None:
                      f"{live.images_per_second():,.0f} images/s · {live.device}")
 
 
-@st.fragment(run_every=CHARTS_EVERY)
-def live_charts(run_id: str) -> None:
-    """The charts, every few seconds: redrawing them is what costs (server and browser).
-    Drawn (empty) from the moment the run is queued: the browser loads Plotly while the data
-    loads, not in the first seconds of training (~1 s of its CPU, once per page)."""
-    live = mgr.live(run_id)
-    if live is None or not live.active:
+def charts_view(run_id: str | None) -> None:
+    """The charts: of the run training, every few seconds (redrawing them is what costs, server
+    and browser), or of a run that has ended, from the store. With no run yet, an empty frame:
+    the browser loads Plotly (~1 s of its CPU) while the form is filled in, and the same frame
+    then shows the run, as it sits at the same place in the page."""
+    if run_id is None:
+        charts.show([], key="charts")
         return
-    history = [vars(h) for h in live.history]
-    show_charts(live.config, live.steps, history, live.steps_per_epoch, live.weights, run_id,
-                live.weights_step)
+    live = mgr.live(run_id)
+    if live is not None and live.active:
+        history = [vars(h) for h in live.history]
+        show_charts(live.config, live.steps, history, live.steps_per_epoch, live.weights,
+                    run_id, live.weights_step)
+    else:
+        rec = ui.store().get(run_id)
+        if rec is None:
+            return
+        history = ui.store().epochs(run_id)
+        steps = [(s["step"], s["loss"]) for s in ui.store().steps(run_id)]
+        show_charts(rec.config, steps, history,
+                    len(steps) // max(1, rec.epochs_done or 1), None, run_id)
 
 
 # Streamlit animates every update: the progress bar slides for 0.5 s, a redrawn element fades
@@ -402,22 +389,53 @@ def live_charts(run_id: str) -> None:
 LIVE_CSS = ("<style>.st-key-live, .st-key-live * "
             "{transition: none !important; animation: none !important}</style>")
 
-if training:
-    st.subheader(live_now.name)
-    st.caption(describe(live_now.config))
-    st.html(LIVE_CSS)
-    with st.container(key="live"):
-        live_progress(run_id)
-        controls(run_id, live_now.paused)
-        live_charts(run_id)
-else:
-    finished_summary(run_id)
-    rec = ui.store().get(run_id)
+# The page is two places, in the same order whatever it shows, so that the charts' frame
+# stays the same one from the form to the live run to its end.
+top = st.container()
+view = st.container(key="live")
+
+# Once a run is started, the form folds away: the run is what there is to watch, and a form
+# left on the page is redrawn by the browser with every second's progress update (on 2 cores,
+# about half of what the live page cost Chromium). It stays folded when the run ends, so that
+# the results take the curves' place. A button brings it back to set up the next run (which
+# waits in the queue if one still trains).
+with top:
+    for notice in st.session_state.pop("url_notices", []):
+        st.warning(f"Link: {notice}")
+    if run_id is not None and not st.session_state.get("show_form"):
+        st.button("Set up another run", on_click=show_form, args=(True,),
+                  help="Opens the form again" + (f". {POLICY}." if training else "."))
+    else:
+        if run_id is not None:
+            st.button("Fold the form away", on_click=show_form, args=(False,))
+        configure()
+
+mgr.warm()  # the training process imports torch while the form is filled in (once it is drawn)
+
+with view:
+    head, body, tail = st.container(), st.container(), st.container()
+    with head:
+        if run_id is None:
+            st.info("Press **Train** to start. Charts appear here and grow on their own.")
+        elif training:
+            st.html(LIVE_CSS)
+            st.subheader(live_now.name)
+            st.caption(describe(live_now.config))
+            live_progress(run_id)
+            controls(run_id, live_now.paused)
+        else:
+            finished_summary(run_id)
+    with body:
+        st.fragment(charts_view, run_every=CHARTS_EVERY if training else None)(run_id)
+    rec = None if run_id is None or training else ui.store().get(run_id)
     if rec is not None and rec.status in ("finished", "stopped", "interrupted"):
-        n1, n2, n3, n4 = st.columns(4)
-        q = {"run": run_id}
-        n1.page_link("pages/inspect.py", label="Inspect this run", icon="🔍", query_params=q)
-        n2.page_link("pages/weights.py", label="See its weights", icon="🧩", query_params=q)
-        if datainfo.DATASETS[rec.config.dataset].input_shape == (1, 28, 28):
-            n3.page_link("pages/draw.py", label="Draw digits for it", icon="✏️", query_params=q)
-        n4.page_link("pages/runs.py", label="All runs", icon="📋")
+        with tail:
+            n1, n2, n3, n4 = st.columns(4)
+            q = {"run": run_id}
+            n1.page_link("pages/inspect.py", label="Inspect this run", icon="🔍",
+                         query_params=q)
+            n2.page_link("pages/weights.py", label="See its weights", icon="🧩", query_params=q)
+            if datainfo.DATASETS[rec.config.dataset].input_shape == (1, 28, 28):
+                n3.page_link("pages/draw.py", label="Draw digits for it", icon="✏️",
+                             query_params=q)
+            n4.page_link("pages/runs.py", label="All runs", icon="📋")

@@ -100,8 +100,11 @@ def test_the_form_folds_away_while_its_run_trains_and_comes_back_to_queue_anothe
     at.query_params["run"] = first.id  # a link to the first one, still training
     at.run()
     button(at, "Stop").click().run()
-    rerun_until(at, lambda a: RunStore().get(first.id).status == "stopped")
+    at = rerun_until(at, lambda a: RunStore().get(first.id).status == "stopped"
+                     and "stopped" in texts(a))
     assert RunStore().get(second.id).status == "stopped"
+    assert not any(s.label == "Dataset" for s in at.selectbox)  # the results, not the form
+    assert button(at, "Set up another run")
 
 
 def test_the_url_fills_the_form_and_garbage_falls_back_with_a_notice():

@@ -29,11 +29,16 @@ def test_live_run_grows_by_itself_stops_and_survives_a_reload(server, page):
     # Stop, pressed once the chart has two points, lands while it still trains.
     page.goto(f"{server.url}/train?train_subset=12000&epochs=8&model=fast-cnn")
     wait_for_app(page)
+    # The charts' frame is on the page before Train (it loads Plotly meanwhile); the run is
+    # drawn in that same frame, not in a new one that would load Plotly again.
+    page.locator(CHARTS).wait_for(state="attached")
+    page.locator(CHARTS).element_handle().content_frame().evaluate("window.nnkitMark = 1")
     page.get_by_role("button", name="Train", exact=True).click()
 
     # With no click, the progress bar moves and the accuracy chart gains points.
     page.get_by_text(re.compile(r"epoch 1/8 · step \d+")).first.wait_for(timeout=60_000)
     first = _wait_for_points(page, at_least=1)
+    assert page.locator(CHARTS).element_handle().content_frame().evaluate("window.nnkitMark")
     # The form has folded away: the live view is in sight (1000 px high window), unscrolled.
     assert page.get_by_role("button", name="Set up another run").is_visible()
     assert page.locator('[data-testid="stMain"]').evaluate("m => m.scrollTop") == 0
