@@ -12,6 +12,9 @@ import plotly.graph_objects as go
 REFERENCES = {
     "mnist": [(0.9847, "Hinton 784-500-300: 98.47 %"), (0.9905, "LeNet-5: 99.05 %")],
 }
+# Where their labels go on curves per epoch: on the left, where the curves are still low (on
+# the right, where curves end near these lines, the labels sat on top of them).
+REFERENCE_LABELS = ("bottom left", "top left")
 MAX_POINTS = 600  # loss curves are thinned to at most this many points (and the last)
 
 
@@ -46,6 +49,14 @@ def loss_per_step(steps: Sequence[tuple[int, float]], smoothing: float = 0.9,
     return _layout(fig, "Loss per step", "epoch" if steps_per_epoch else "step", "loss")
 
 
+def _references(fig: go.Figure, dataset: str) -> None:
+    """The dataset's reference results as dotted lines, labelled where curves rarely are."""
+    for (value, label), where in zip(REFERENCES.get(dataset, []), REFERENCE_LABELS,
+                                     strict=False):
+        fig.add_hline(y=value, line_dash="dot", line_color="#9ca3af", annotation_text=label,
+                      annotation_position=where)
+
+
 def epoch_curves(history: Sequence[dict], metric: str = "accuracy", dataset: str = "",
                  names: Sequence[str] = ("train", "val", "test")) -> go.Figure:
     """Train/validation/test accuracy (or loss) per epoch, with reference lines for accuracy."""
@@ -59,10 +70,7 @@ def epoch_curves(history: Sequence[dict], metric: str = "accuracy", dataset: str
             fig.add_scatter(x=ex, y=ey, mode="lines+markers", name=part,
                             line=dict(color=colors[part]))
     if metric == "accuracy":
-        for (value, label), where in zip(REFERENCES.get(dataset, []),
-                                         ("bottom right", "top left"), strict=False):
-            fig.add_hline(y=value, line_dash="dot", line_color="#9ca3af",
-                          annotation_text=label, annotation_position=where)
+        _references(fig, dataset)
         fig.update_yaxes(tickformat=".1%")
     fig.update_xaxes(dtick=1 if len(history) <= 20 else None)
     return _layout(fig, f"{metric.capitalize()} per epoch", "epoch", metric)
@@ -78,8 +86,7 @@ def overlay(runs: Sequence[tuple[str, Sequence[dict]]], key: str = "test_accurac
             ex, ey = zip(*pts)
             fig.add_scatter(x=ex, y=ey, mode="lines+markers", name=name)
     if key.endswith("accuracy"):
-        for value, label in REFERENCES.get(dataset, []):
-            fig.add_hline(y=value, line_dash="dot", line_color="#9ca3af", annotation_text=label)
+        _references(fig, dataset)
         fig.update_yaxes(tickformat=".1%")
     return _layout(fig, key.replace("_", " "), "epoch", key.split("_")[-1], height=360)
 
