@@ -344,7 +344,11 @@ def live_progress(run_id: str) -> None:
     st.session_state._was_active = run_id
     if live.status == "queued":
         ahead = mgr.queue_position(run_id)
-        st.info(f"Queued: {ahead} run(s) ahead of it. {POLICY}.")
+        st.info(f"Queued: {ahead} run(s) ahead of it. {POLICY[:1].upper()}{POLICY[1:]}.")
+        first = mgr.live(mgr.active_ids()[0]) if ahead > 0 else None
+        if first is not None:  # the one training now, to watch meanwhile
+            st.page_link("pages/train.py", label=f"Watch the run training now: {first.name}",
+                         query_params={"run": first.run_id})
         return
     if live.status == "loading":
         st.info("Loading the data (preparing it first if needed)…")
