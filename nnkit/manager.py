@@ -152,6 +152,8 @@ class RunManager:
         self._current: str | None = None
         self._worker: _Worker | None = None
         self._worker_lock = threading.Lock()
+        self._warming = False  # a delayed warm() is pending
+        self._closed = False
         self._idle = threading.Event()
         self._idle.set()
         self._dispatcher = threading.Thread(target=self._dispatch, name="nnkit-run-queue",
@@ -162,6 +164,7 @@ class RunManager:
     def shutdown(self, timeout: float = 20.0, wait_for_exit: bool = True) -> None:
         """Stop every run (each keeps what it learned), let them finish their writes, and end
         the training process."""
+        self._closed = True
         for run_id in self.active_ids():
             self.stop(run_id, SHUTDOWN_REASON)
         self._idle.wait(timeout)
@@ -172,10 +175,26 @@ class RunManager:
             worker.close(timeout=5 if wait_for_exit else 0)
 
     # --- what pages call --------------------------------------------------------------
-    def warm(self) -> None:
-        """Start the training process now (it imports torch) so that the first run starts
-        without that wait."""
-        self._ensure_worker()
+    def warm(self, delay: float = 0.0) -> None:
+        """Start the training process (it imports torch: ~3 s of a core) so that the first run
+        starts without that wait; `delay` seconds from now, to leave the CPU meanwhile to a
+        browser drawing the page. A run submitted first starts it at once anyway."""
+        if delay <= 0:
+            self._ensure_worker()
+            return
+        with self._worker_lock:
+            if self._warming or self._closed or (self._worker and self._worker.alive):
+                return
+            self._warming = True
+        timer = threading.Timer(delay, self._warm_now)
+        timer.daemon = True
+        timer.start()
+
+    def _warm_now(self) -> None:
+        with self._worker_lock:
+            self._warming = False
+            if not self._closed and (self._worker is None or not self._worker.alive):
+                self._worker = _Worker(self.store, self._on_event)
 
     def submit(self, cfg: RunConfig, name: str = "") -> str:
         """Queue a run; returns its id at once (it is in the store from now on)."""

@@ -414,7 +414,9 @@ with top:
             st.button("Fold the form away", on_click=show_form, args=(False,))
         configure()
 
-mgr.warm()  # the training process imports torch while the form is filled in (once it is drawn)
+# The training process imports torch while the form is filled in: 3 s from now, once the browser
+# has drawn the page (begun at once, on 2 cores, it held the Train button back by ~0.5 s).
+mgr.warm(delay=3.0)
 
 with view:
     head, body, tail = st.container(), st.container(), st.container()

@@ -109,6 +109,26 @@ def test_a_dead_training_process_fails_its_run_and_the_next_run_gets_a_new_one(m
     assert store.get(after).status == "finished" and store.get(after).pid != pid
 
 
+def test_a_delayed_warm_up_starts_the_training_process_later_once(mgr):
+    mgr.warm(delay=1.0)
+    mgr.warm(delay=1.0)  # already pending: no second timer
+    assert mgr._worker is None  # not yet: the browser has the CPU for the page meanwhile
+    until(lambda: mgr._worker is not None and mgr._worker.alive, timeout=10,
+          what="the training process")
+    first = mgr._worker
+    mgr.warm(delay=0.1)
+    time.sleep(0.5)
+    assert mgr._worker is first  # one process, not a new one per call
+
+
+def test_a_delayed_warm_up_after_shutdown_starts_nothing(store):
+    mgr = RunManager(store)
+    mgr.warm(delay=0.3)
+    mgr.shutdown(timeout=5)
+    time.sleep(0.8)
+    assert mgr._worker is None
+
+
 def test_shutdown_stops_the_run_and_ends_the_process(store):
     mgr = RunManager(store)
     run_id = mgr.submit(LONG)
