@@ -18,6 +18,7 @@ from nnkit.config import (
     validate,
 )
 from nnkit.manager import POLICY  # none of these imports torch (~3 s of CPU to import)
+from nnkit.runs import RunRecord
 from pages import charts, ui
 
 # Seconds between updates of the live charts (the progress bar: every second). Each update
@@ -258,11 +259,11 @@ def show_form(on: bool) -> None:
 
 # --- which run the page shows: reattaches after a reload through ?run=ID or the manager -----
 run_id = st.query_params.get("run") or st.session_state.get("run_id")  # a link wins
-if run_id and ui.store().get(run_id) is None:
-    run_id = None
-if run_id is None:
+shown = ui.store().get(run_id) if run_id else None  # its record, read once per page run
+if shown is None:
     active = mgr.active_ids()
     run_id = active[-1] if active else None
+    shown = ui.store().get(run_id) if run_id else None
 if run_id is not None:
     st.session_state.run_id = run_id
 live_now = mgr.live(run_id) if run_id else None
@@ -279,9 +280,8 @@ def controls(run_id: str, paused: bool) -> None:
     b3.button("Stop", key="stop", on_click=mgr.stop, args=(run_id,))
 
 
-def finished_summary(run_id: str) -> None:
-    """The end of a run: results and where to go next."""
-    rec = ui.store().get(run_id)
+def finished_summary(rec: RunRecord | None) -> None:
+    """The end of a run: its results."""
     if rec is None:
         st.warning("This run was deleted.")
         return
@@ -430,10 +430,10 @@ with view:
             live_progress(run_id)
             controls(run_id, live_now.paused)
         else:
-            finished_summary(run_id)
+            finished_summary(shown)
     with body:
         st.fragment(charts_view, run_every=CHARTS_EVERY if training else None)(run_id)
-    rec = None if run_id is None or training else ui.store().get(run_id)
+    rec = None if training else shown
     if rec is not None and rec.status in ("finished", "stopped", "interrupted"):
         with tail:
             n1, n2, n3, n4 = st.columns(4)
