@@ -128,12 +128,14 @@ else:
 h = st.columns(6)
 optimizer = h[0].selectbox("Optimizer", OPTIMIZERS, key="exp_optimizer")
 schedule = h[1].selectbox("LR schedule", SCHEDULES, key="exp_schedule")
-lr = h[2].number_input("Learning rate", 1e-6, 10.0, key="exp_lr", format="%g", step=1e-3)
-wd = h[3].number_input("Weight decay", 0.0, 1.0, key="exp_wd", format="%g", step=1e-4)
-bs = h[4].number_input("Batch size", 1, 65536, key="exp_bs", step=32)
-epochs = h[5].number_input("Epochs", 1, 1000, key="exp_epochs", step=1)
-base = base0.with_changes(optimizer=optimizer, schedule=schedule, lr=float(lr),
-                          weight_decay=float(wd), batch_size=int(bs), epochs=int(epochs))
+# Numbers have no min/max in the widget (a browser keeps the last valid value behind a red
+# out-of-range one): each member's settings are checked below, and Run waits for a fix.
+lr = h[2].number_input("Learning rate", key="exp_lr", format="%g", step=1e-3)
+wd = h[3].number_input("Weight decay", key="exp_wd", format="%g", step=1e-4)
+bs = h[4].number_input("Batch size", key="exp_bs", step=32)
+epochs = h[5].number_input("Epochs", key="exp_epochs", step=1)
+base = base0.with_changes(optimizer=optimizer, schedule=schedule, lr=lr, weight_decay=wd,
+                          batch_size=bs, epochs=epochs)
 
 v = st.columns([2, 2, 3, 1])
 param = v[0].selectbox("Vary", list(sweep.PARAMS), key="exp_param",
@@ -141,7 +143,7 @@ param = v[0].selectbox("Vary", list(sweep.PARAMS), key="exp_param",
                        on_change=lambda: set_values_for(st.session_state.exp_param))
 kind = v[1].radio("Values", list(KINDS), key="exp_kind", format_func=KINDS.get,
                   horizontal=True)
-replicates = v[3].number_input("Replicates", 1, 50, key="exp_replicates",
+replicates = v[3].number_input("Replicates", key="exp_replicates", step=1,
                                help="Trainings per value, seeds 0, 1, 2, …")
 problem = ""
 try:
@@ -151,11 +153,15 @@ try:
         values = sweep.values_from_range("list", text=text, integer=integer)
     else:
         r = v[2].columns(3)
-        start = r[0].number_input("From", 0.0, key="exp_start", format="%g")
-        stop = r[1].number_input("To", 0.0, key="exp_stop", format="%g")
-        count = r[2].number_input("Count", 1, 50, key="exp_count")
-        values = sweep.values_from_range(kind, start, stop, int(count), integer=integer)
-    spec = sweep.SweepSpec(base, param, values, int(replicates))
+        start = r[0].number_input("From", key="exp_start", format="%g", step=0.01)
+        stop = r[1].number_input("To", key="exp_stop", format="%g", step=0.01)
+        count = r[2].number_input("Count", key="exp_count", step=1)
+        if None in (start, stop, count):
+            raise ConfigError("values", "fill in From, To and Count")
+        values = sweep.values_from_range(kind, start, stop, count, integer=integer)
+    if replicates is None:
+        raise ConfigError("replicates", "fill in how many trainings per value")
+    spec = sweep.SweepSpec(base, param, values, replicates)
     n_runs = len(sweep.members(spec))
 except (ConfigError, models.SpecError) as e:
     problem, spec = str(e), None

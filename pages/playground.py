@@ -21,25 +21,31 @@ st.markdown(
     "training points, hollow ones the test points it never trains on."
 )
 
+# Each widget has a key: its session value is its state, so no edit is rebuilt away. Numbers
+# have no min/max in the widget (a browser keeps the last valid value behind a red one):
+# check_config names the problem and Start waits for a fix.
+ui.seed({"pg_dataset": toy.TOY_NAMES[0], "pg_classes": 3, "pg_train": 500, "pg_noise": 0.2,
+         "pg_hidden": "16, 16", "pg_activation": "tanh", "pg_optimizer": "adam", "pg_lr": 1e-2,
+         "pg_batch": 32, "pg_steps": 2000, "pg_slow": 0})
 settings, view_col = st.columns([1, 2], gap="large")
 with settings:
-    dataset = st.selectbox("Dataset", toy.TOY_NAMES, index=0)
+    dataset = st.selectbox("Dataset", toy.TOY_NAMES, key="pg_dataset")
     many = dataset in MULTI_CLASS
-    classes = st.slider("Classes", 2, 6, 3, disabled=not many,
+    classes = st.slider("Classes", 2, 6, key="pg_classes", disabled=not many,
                         help="Spiral arms or Gaussian blobs; the other sets have two classes.")
-    n_train = st.slider("Training points", 50, 2000, 500, 50)
-    noise = st.slider("Noise", 0.0, 1.0, 0.2, 0.05, help="Std of the jitter added to each point.")
-    hidden_text = st.text_input("Hidden widths", "16, 16",
+    n_train = st.slider("Training points", 50, 2000, step=50, key="pg_train")
+    noise = st.slider("Noise", 0.0, 1.0, step=0.05, key="pg_noise",
+                      help="Std of the jitter added to each point.")
+    hidden_text = st.text_input("Hidden widths", key="pg_hidden",
                                 help="Comma-separated, e.g. 32, 32. Empty: a linear model.")
     c1, c2 = st.columns(2)
-    acts = list(models.ACTIVATIONS)
-    activation = c1.selectbox("Activation", acts, index=acts.index("tanh"))
-    optimizer = c2.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index("adam"))
-    lr = st.select_slider("Learning rate", RATES, value=1e-2, format_func=lambda v: f"{v:g}")
-    batch_size = st.select_slider("Batch size", BATCHES, value=32)
+    activation = c1.selectbox("Activation", list(models.ACTIVATIONS), key="pg_activation")
+    optimizer = c2.selectbox("Optimizer", OPTIMIZERS, key="pg_optimizer")
+    lr = st.select_slider("Learning rate", RATES, key="pg_lr", format_func=lambda v: f"{v:g}")
+    batch_size = st.select_slider("Batch size", BATCHES, key="pg_batch")
     c3, c4 = st.columns(2)
-    steps = c3.number_input("Steps", 10, 200_000, 2000, 100)
-    slow = c4.number_input("Slow motion (ms/step)", 0, 50, 0, 1,
+    steps = c3.number_input("Steps", key="pg_steps", step=100)
+    slow = c4.number_input("Slow motion (ms/step)", key="pg_slow", step=1,
                            help="Sleep after each step, to watch the boundary move.")
 
 error = ""
@@ -47,11 +53,15 @@ try:
     hidden = tuple(int(h) for h in hidden_text.replace(" ", "").split(",") if h)
 except ValueError:
     hidden, error = (), f"hidden widths must be whole numbers like 16, 16 (got {hidden_text!r})"
+if steps is None or not 10 <= steps <= 200_000:
+    error = error or f"steps must be a whole number from 10 to 200,000 (got {steps})"
+if slow is None or not 0 <= slow <= 50:
+    error = error or f"slow motion must be 0 to 50 ms per step (got {slow})"
 cfg = PlaygroundConfig(dataset=dataset, n_train=int(n_train), n_test=max(100, int(n_train) // 2),
                        noise=float(noise), classes=int(classes), hidden=hidden,
                        activation=activation, optimizer=optimizer, lr=float(lr),
-                       batch_size=int(batch_size), steps=int(steps),
-                       step_delay=int(slow) / 1000)
+                       batch_size=int(batch_size), steps=int(steps or 0),
+                       step_delay=int(slow or 0) / 1000)
 if not error:
     try:
         check_config(cfg)

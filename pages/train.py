@@ -9,6 +9,7 @@ import streamlit as st
 
 from nnkit import codegen, datainfo, device, plots, specs, templates
 from nnkit.config import (
+    DEVICES,
     OPTIMIZERS,
     SCHEDULES,
     ConfigError,
@@ -67,40 +68,67 @@ def slot(name: str, where=None) -> None:
     slots[name] = (where or st).empty()
 
 
+def form_values(cfg: RunConfig) -> dict:
+    """Each form widget's key and the value it starts from: the config's."""
+    spec = cfg.spec or (specs.preset(cfg.model) if cfg.model != "custom" else specs.ModelSpec())
+    values = {f"f_{name}": getattr(cfg, name) for name in FIELDS}
+    values.update(f_kind=spec.kind, f_activation=spec.activation, f_dropout=float(spec.dropout),
+                  f_batch_norm=spec.batch_norm, f_hidden=", ".join(map(str, spec.hidden)),
+                  f_conv_base=spec.conv or specs.preset("fast-cnn").conv)
+    return values
+
+
+# The form's fields, by RunConfig name. Each widget has a key whose session value is its state:
+# a widget without a key whose default is rewritten on every run is rebuilt by Streamlit at the
+# next change, and in a browser every second edit was lost. Numbers have no min/max in the
+# widget: a browser refuses an out-of-range number there and silently keeps the old one, while
+# here validate() shows it in red next to its field and Train stays disabled until it is fixed.
+FIELDS = ("dataset", "model", "optimizer", "lr", "batch_size", "epochs", "schedule",
+          "weight_decay", "momentum", "nesterov", "label_smoothing", "seed", "device",
+          "step_size", "normalize", "eval_each_epoch", "train_subset", "val_fraction", "gamma",
+          "toy_noise", "toy_size")
+
+
 def configure() -> None:
     """The form: dataset, model (a preset or built layer by layer), hyperparameters, the
     model's summary, Copy as Python, and the Train button."""
+    ui.seed(form_values(cfg))  # fields not drawn last time (the form was folded) start again
+    state = st.session_state
     form, summary_col = st.columns([3, 2], gap="large")
     with form:
         c1, c2 = st.columns(2)
-        names = list(datainfo.DATASETS)
-        dataset = c1.selectbox("Dataset", names, index=names.index(cfg.dataset),
+        dataset = c1.selectbox("Dataset", list(datainfo.DATASETS), key="f_dataset",
                                format_func=lambda n: datainfo.DATASETS[n].title,
                                help=HELP["dataset"])
         slot("dataset", c1)
-        presets = [*specs.PRESETS, "custom"]
-        model = c2.selectbox("Model", presets, index=presets.index(cfg.model), help=HELP["model"],
-                             format_func=lambda n: n if n == "custom" else
+        model = c2.selectbox("Model", [*specs.PRESETS, "custom"], key="f_model",
+                             help=HELP["model"], format_func=lambda n: n if n == "custom" else
                              f"{n} — {specs.PRESETS[n][1].split(':')[0]}")
         slot("model", c2)
         info = datainfo.DATASETS[dataset]
-        spec = cfg.spec
+        spec = None
         if model == "custom":
-            spec = spec or (specs.preset(cfg.model) if cfg.model != "custom" else specs.ModelSpec())
             with st.container(border=True):
                 st.markdown("**Build the network**")
                 b1, b2, b3, b4 = st.columns(4)
                 kinds = ["mlp", "cnn"] if info.kind == "image" else ["mlp"]
-                kind = b1.radio("Kind", kinds, index=kinds.index(spec.kind) if spec.kind in kinds
-                                else 0, horizontal=True, format_func=str.upper)
-                acts = list(specs.ACTIVATIONS)
-                activation = b2.selectbox("Activation", acts, index=acts.index(spec.activation))
-                dropout = b3.number_input("Dropout", 0.0, 0.9, float(spec.dropout), 0.05)
-                batch_norm = b4.checkbox("Batch norm (dense)", spec.batch_norm)
+                if state.f_kind not in kinds:
+                    state.f_kind = kinds[0]
+                kind = b1.radio("Kind", kinds, key="f_kind", horizontal=True,
+                                format_func=str.upper)
+                activation = b2.selectbox("Activation", list(specs.ACTIVATIONS),
+                                          key="f_activation")
+                dropout = b3.number_input("Dropout", key="f_dropout", step=0.05)
+                slot("dropout", b3)
+                batch_norm = b4.checkbox("Batch norm (dense)", key="f_batch_norm")
                 conv = ()
                 if kind == "cnn":
-                    blocks = spec.conv or specs.preset("fast-cnn").conv
-                    table = pd.DataFrame([vars(b) for b in blocks])
+                    if "conv_editor" not in state:  # a new editor starts from the config's
+                        state.f_conv_base = form_values(cfg)["f_conv_base"]
+                    # The table handed to the editor stays the same while it is shown: the
+                    # editor keeps the user's edits as changes to that table, and a table
+                    # rebuilt from them would get each added row again on every rerun.
+                    table = pd.DataFrame([vars(b) for b in state.f_conv_base])
                     edited = st.data_editor(
                         table, num_rows="dynamic", hide_index=True, key="conv_editor",
                         column_config={
@@ -122,84 +150,94 @@ def configure() -> None:
                     conv = tuple(specs.ConvBlock(int(r.channels), int(r.kernel), int(r.stride),
                                                   int(r.padding), str(r.pool), bool(r.batch_norm))
                                  for r in edited.dropna().itertuples())
-                hidden_text = st.text_input("Dense hidden widths", ", ".join(map(str, spec.hidden)),
+                hidden_text = st.text_input("Dense hidden widths", key="f_hidden",
                                             help="Comma-separated, e.g. 500, 300 (empty: none).")
                 slot("hidden")
                 slot("spec")
                 try:
                     hidden = tuple(int(h) for h in hidden_text.replace(" ", "").split(",") if h)
                 except ValueError:
-                    hidden = spec.hidden
+                    hidden = ()
                     errors["hidden"] = ("widths must be whole numbers like 500, 300 "
                                         f"(got {hidden_text!r})")
+                if not isinstance(dropout, float) or not 0 <= dropout <= 0.9:
+                    errors["dropout"] = f"dropout must be a number in [0, 0.9] (got {dropout})"
+                    dropout = 0.0
                 spec = specs.ModelSpec(kind, hidden, activation, float(dropout), batch_norm, conv)
-        else:
-            spec = None
 
         st.markdown("**Optimization**")
         h1, h2, h3, h4 = st.columns(4)
-        optimizer = h1.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(cfg.optimizer),
+        optimizer = h1.selectbox("Optimizer", OPTIMIZERS, key="f_optimizer",
                                  help=HELP["optimizer"])
         slot("optimizer", h1)
-        lr = h2.number_input("Learning rate", min_value=1e-6, max_value=10.0, value=float(cfg.lr),
-                             format="%g", step=1e-3, help=HELP["lr"])
+        lr = h2.number_input("Learning rate", key="f_lr", format="%g", step=1e-3,
+                             help=HELP["lr"])
         slot("lr", h2)
-        batch_size = h3.number_input("Batch size", 1, 65536, int(cfg.batch_size), 32,
+        batch_size = h3.number_input("Batch size", key="f_batch_size", step=32,
                                      help=HELP["batch_size"])
         slot("batch_size", h3)
-        epochs = h4.number_input("Epochs", 1, 1000, int(cfg.epochs), 1, help=HELP["epochs"])
+        epochs = h4.number_input("Epochs", key="f_epochs", step=1, help=HELP["epochs"])
         slot("epochs", h4)
         h5, h6, h7, h8 = st.columns(4)
-        schedule = h5.selectbox("LR schedule", SCHEDULES, index=SCHEDULES.index(cfg.schedule),
+        schedule = h5.selectbox("LR schedule", SCHEDULES, key="f_schedule",
                                 help=HELP["schedule"])
-        weight_decay = h6.number_input("Weight decay", 0.0, 1.0, float(cfg.weight_decay),
-                                       format="%g", step=1e-4, help=HELP["weight_decay"])
+        weight_decay = h6.number_input("Weight decay", key="f_weight_decay", format="%g",
+                                       step=1e-4, help=HELP["weight_decay"])
         slot("weight_decay", h6)
-        momentum = h7.number_input("Momentum", 0.0, 0.999, float(cfg.momentum), 0.05,
+        momentum = h7.number_input("Momentum", key="f_momentum", step=0.05,
                                    disabled=optimizer not in ("sgd", "rmsprop"),
                                    help=HELP["momentum"])
-        nesterov = h8.checkbox("Nesterov", cfg.nesterov and optimizer == "sgd",
-                               disabled=optimizer != "sgd", help=HELP["nesterov"])
+        slot("momentum", h7)
+        nesterov = h8.checkbox("Nesterov", key="f_nesterov", disabled=optimizer != "sgd",
+                               help=HELP["nesterov"]) and optimizer == "sgd"
         slot("nesterov", h8)
         with st.expander("More settings"):
             m1, m2, m3, m4 = st.columns(4)
-            label_smoothing = m1.number_input("Label smoothing", 0.0, 0.99,
-                                              float(cfg.label_smoothing), 0.05,
-                                              help=HELP["label_smoothing"])
-            seed = m2.number_input("Seed", 0, 2**31 - 1, int(cfg.seed), 1, help=HELP["seed"])
-            devices = ["auto", "cpu", "cuda", "mps"]
-            device_choice = m3.selectbox("Device", devices, index=devices.index(cfg.device),
-                                         help=HELP["device"])
-            step_size = m4.number_input("Step every (epochs)", 1, 1000, int(cfg.step_size),
+            label_smoothing = m1.number_input("Label smoothing", key="f_label_smoothing",
+                                              step=0.05, help=HELP["label_smoothing"])
+            slot("label_smoothing", m1)
+            seed = m2.number_input("Seed", key="f_seed", step=1, help=HELP["seed"])
+            slot("seed", m2)
+            device_choice = m3.selectbox("Device", DEVICES, key="f_device", help=HELP["device"])
+            step_size = m4.number_input("Step every (epochs)", key="f_step_size", step=1,
                                         disabled=schedule != "step")
+            slot("step_size", m4)
             m5, m6, m7, m8 = st.columns(4)
-            normalize = m5.checkbox("Normalize inputs", cfg.normalize, help=HELP["normalize"])
-            eval_each_epoch = m6.checkbox("Test every epoch", cfg.eval_each_epoch,
+            normalize = m5.checkbox("Normalize inputs", key="f_normalize",
+                                    help=HELP["normalize"])
+            eval_each_epoch = m6.checkbox("Test every epoch", key="f_eval_each_epoch",
                                           help=HELP["eval_each_epoch"])
-            train_subset = m7.number_input("Training subset (0 = all)", 0, 10_000_000,
-                                           int(cfg.train_subset), 500, help=HELP["train_subset"])
-            val_fraction = m8.number_input("Validation share", 0.0, 0.5, float(cfg.val_fraction),
-                                           0.05, help=HELP["val_fraction"])
-            gamma = m1.number_input("Step decay factor", 0.01, 1.0, float(cfg.gamma), 0.05,
+            train_subset = m7.number_input("Training subset (0 = all)", key="f_train_subset",
+                                           step=500, help=HELP["train_subset"])
+            slot("train_subset", m7)
+            val_fraction = m8.number_input("Validation share", key="f_val_fraction", step=0.05,
+                                           help=HELP["val_fraction"])
+            slot("val_fraction", m8)
+            gamma = m1.number_input("Step decay factor", key="f_gamma", step=0.05,
                                     disabled=schedule != "step")
-            toy_noise = m2.number_input("Toy noise", 0.0, 5.0, float(cfg.toy_noise), 0.05,
+            slot("gamma", m1)
+            toy_noise = m2.number_input("Toy noise", key="f_toy_noise", step=0.05,
                                         disabled=info.kind != "toy")
-            toy_size = m3.number_input("Toy points", 20, 1_000_000, int(cfg.toy_size), 100,
+            slot("toy_noise", m2)
+            toy_size = m3.number_input("Toy points", key="f_toy_size", step=100,
                                        disabled=info.kind != "toy")
+            slot("toy_size", m3)
 
-    new_cfg = RunConfig(dataset=dataset, normalize=normalize, train_subset=int(train_subset),
-                        val_fraction=float(val_fraction), toy_size=int(toy_size),
-                        toy_noise=float(toy_noise), model=model, spec=spec, optimizer=optimizer,
-                        lr=float(lr), momentum=float(momentum), nesterov=bool(nesterov),
-                        weight_decay=float(weight_decay), batch_size=int(batch_size),
-                        epochs=int(epochs), schedule=schedule, step_size=int(step_size),
-                        gamma=float(gamma), label_smoothing=float(label_smoothing), seed=int(seed),
-                        device=device_choice, eval_each_epoch=eval_each_epoch)
+    # The values as the widgets hold them (a cleared number is None): validate() names each
+    # problem next to its field, and Train stays disabled until there is none.
+    new_cfg = RunConfig(dataset=dataset, normalize=normalize, train_subset=train_subset,
+                        val_fraction=val_fraction, toy_size=toy_size, toy_noise=toy_noise,
+                        model=model, spec=spec, optimizer=optimizer, lr=lr, momentum=momentum,
+                        nesterov=bool(nesterov), weight_decay=weight_decay,
+                        batch_size=batch_size, epochs=epochs, schedule=schedule,
+                        step_size=step_size, gamma=gamma, label_smoothing=label_smoothing,
+                        seed=seed, device=device_choice, eval_each_epoch=eval_each_epoch)
     for err in validate(new_cfg):
         errors.setdefault(err.field, str(err))
     st.session_state.cfg = new_cfg
-    keep = {k: v for k, v in st.query_params.items() if k == "run"}
-    st.query_params.from_dict({**to_query(new_cfg), **keep})  # the link reproduces this form
+    if not errors:
+        keep = {k: v for k, v in st.query_params.items() if k == "run"}
+        st.query_params.from_dict({**to_query(new_cfg), **keep})  # the link reproduces it
 
     try:
         layers = specs.summary(new_cfg.model_spec(), info.input_shape, info.num_classes)
@@ -233,7 +271,9 @@ def configure() -> None:
         copy = st.popover("Copy as Python", on_change="rerun", key="copy_python")
         with copy:
             st.caption("A standalone PyTorch script that trains this configuration.")
-            if copy.open:  # highlighting the script cost the first page ~0.4 s when drawn unseen
+            if copy.open and errors:
+                st.caption("Fix the settings marked in red first.")
+            elif copy.open:  # highlighting the script cost the first page ~0.4 s when unseen
                 st.code(codegen.script(new_cfg), language="python")
 
 

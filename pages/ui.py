@@ -97,3 +97,12 @@ def choose_run(key: str, empty_message: str) -> RunRecord:
     if wanted and wanted not in {r.id for r in runs}:
         st.warning(f"Run {wanted} is not in the store (it was deleted); showing another run.")
     return pick_run(runs, key=key)
+
+
+def seed(values: dict) -> None:
+    """Give each widget key its starting value when it has none. The key's session value is
+    then the widget's state: a widget whose default is rewritten on every run is rebuilt by
+    Streamlit at the next change instead, and a browser loses every second edit."""
+    for key, value in values.items():
+        if key not in st.session_state:
+            st.session_state[key] = value
