@@ -77,6 +77,10 @@ def choose_runs(runs: list[RunRecord]) -> list[RunRecord]:
     ids, by_id = [r.id for r in runs], {r.id: r for r in runs}
     names = st.session_state.setdefault("draw_run_names", {})
     names.update({r.id: r.name for r in runs})
+    wanted = st.query_params.get("run")  # "Draw digits for it" on the Train page links here
+    if wanted in by_id and wanted != st.session_state.get("draw_link"):
+        st.session_state.draw_runs = [wanted]
+    st.session_state.draw_link = wanted
     if "draw_runs" not in st.session_state:
         st.session_state.draw_runs = ids[:1]
     gone = [i for i in st.session_state.draw_runs if i not in by_id]
@@ -136,15 +140,20 @@ def offer_training() -> None:
         st.rerun()
 
 
-runs = predict.usable_runs(store)
-if runs:
-    chosen = choose_runs(runs)
-    predictors = load_predictors(chosen)
-    if not chosen:
-        st.info("Choose at least one run to classify with.")
-else:
-    offer_training()
-    predictors = []
+# Everything above the canvas sits in one container: what it holds changes (runs removed,
+# the one-click run finishing) while the canvas keeps its place in the page, so the browser
+# keeps the drawing on it; moved, the canvas was drawn anew and blank while Python went on
+# classifying the drawing no longer shown.
+with st.container():
+    runs = predict.usable_runs(store)
+    if runs:
+        chosen = choose_runs(runs)
+        predictors = load_predictors(chosen)
+        if not chosen:
+            st.info("Choose at least one run to classify with.")
+    else:
+        offer_training()
+        predictors = []
 
 # --- the canvas and the verdict ---------------------------------------------------------------
 st.session_state.setdefault("canvas_n", 0)

@@ -297,13 +297,17 @@ def show_form(on: bool) -> None:
     st.session_state.show_form = on
 
 
-# --- which run the page shows: reattaches after a reload through ?run=ID or the manager -----
+# --- which run the page shows: its URL's (?run=ID, kept through a reload) or this tab's own --
+# Never another tab's run: a tab that took whatever was active showed someone else's run as its
+# own, Stop button included. Runs training meanwhile are named above the form instead.
 run_id = st.query_params.get("run") or st.session_state.get("run_id")  # a link wins
 shown = ui.store().get(run_id) if run_id else None  # its record, read once per page run
-if shown is None:
-    active = mgr.active_ids()
-    run_id = active[-1] if active else None
-    shown = ui.store().get(run_id) if run_id else None
+if run_id is not None and shown is None:  # deleted meanwhile, or a wrong link
+    st.session_state.gone = run_id
+    st.session_state.pop("run_id", None)
+    st.query_params.pop("run", None)
+    st.session_state.show_form = True
+    run_id = None
 if run_id is not None:
     st.session_state.run_id = run_id
 live_now = mgr.live(run_id) if run_id else None
@@ -376,8 +380,8 @@ def live_progress(run_id: str) -> None:
     """The progress bar, every second (the buttons sit outside: redrawing them each second
     cost the browser more than the bar itself)."""
     live = mgr.live(run_id)
-    if live is None or not live.active:
-        if live is not None and st.session_state.get("_was_active") == run_id:
+    if live is None or not live.active:  # it ended, or was deleted on the Runs page
+        if st.session_state.get("_was_active") == run_id:
             st.session_state._was_active = None
             st.rerun()  # once: redraw the whole page without the timers
         return
@@ -446,6 +450,16 @@ view = st.container(key="live")
 with top:
     for notice in st.session_state.pop("url_notices", []):
         st.warning(f"Link: {notice}")
+    if gone := st.session_state.pop("gone", None):
+        st.warning(f"Run {gone} is not in the store: it was deleted, or the link is wrong.")
+    others = [i for i in mgr.active_ids() if i != run_id]
+    if run_id is None and others:  # someone else's runs: the queue this tab's run joins
+        first = mgr.live(others[0])
+        if first is not None:
+            st.info(f"{len(others)} run(s) queued or training already. "
+                    f"{POLICY[:1].upper()}{POLICY[1:]}.")
+            st.page_link("pages/train.py", label=f"Watch the run training now: {first.name}",
+                         query_params={"run": first.run_id})
     if run_id is not None and not st.session_state.get("show_form"):
         st.button("Set up another run", on_click=show_form, args=(True,),
                   help="Opens the form again" + (f". {POLICY}." if training else "."))

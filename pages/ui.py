@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from nnkit.manager import RunManager
 from nnkit.runs import RunRecord, RunStore, StoreError
@@ -24,10 +27,40 @@ def _manager() -> RunManager:
     return RunManager(_store())
 
 
+class Guarded:
+    """Another object's methods, each turning a StoreError (a damaged, full or unreadable run
+    store) into a message on the page and a stopped script run: the one path by which pages
+    use the store and the manager. Off the script's thread the error goes on up: threads never
+    call Streamlit."""
+
+    # A damaged file of one run is the caller's to name, and the page goes on without it.
+    PER_RUN_FILES = frozenset({"load_checkpoint", "load_arrays"})
+
+    def __init__(self, target, what: str) -> None:
+        self._target, self._what = target, what
+
+    def __getattr__(self, name: str):
+        value = getattr(self._target, name)
+        if not callable(value) or name in self.PER_RUN_FILES:
+            return value
+
+        @functools.wraps(value)
+        def call(*args, **kwargs):
+            try:
+                return value(*args, **kwargs)
+            except StoreError as e:
+                if get_script_run_ctx() is None:
+                    raise
+                st.error(f"{self._what}: {e}")
+                st.stop()
+
+        return call
+
+
 def store() -> RunStore:
-    """The run store, or a clear message (naming the file) and a stopped page."""
+    """The run store, guarded: an error is a clear message (naming the file), not a traceback."""
     try:
-        return _store()
+        return Guarded(_store(), "The run store could not be used")  # type: ignore[return-value]
     except StoreError as e:
         st.error(f"The run store cannot be opened: {e}")
         st.stop()
@@ -35,17 +68,14 @@ def store() -> RunStore:
 
 def list_runs() -> list[RunRecord]:
     """Every stored run, newest first; an unreadable row is a message and a stopped page."""
-    try:
-        return store().list()
-    except StoreError as e:
-        st.error(f"The runs cannot be listed: {e}")
-        st.stop()
+    return store().list()
 
 
 def manager() -> RunManager:
-    """The process-wide run manager (one training process trains the queued runs)."""
+    """The process-wide run manager (one training process trains the queued runs), guarded
+    like the store: a run that cannot be queued is a message, not a traceback."""
     store()
-    return _manager()
+    return Guarded(_manager(), "The run could not be queued or changed")  # type: ignore
 
 
 def pct(x: float | None, digits: int = 2) -> str:
@@ -95,7 +125,8 @@ def choose_run(key: str, empty_message: str) -> RunRecord:
         st.stop()
     wanted = st.query_params.get("run")
     if wanted and wanted not in {r.id for r in runs}:
-        st.warning(f"Run {wanted} is not in the store (it was deleted); showing another run.")
+        st.warning(f"Run {wanted} is not in the store (it was deleted, or the link is wrong); "
+                   "showing another run.")
     return pick_run(runs, key=key)
 
 

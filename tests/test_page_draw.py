@@ -188,3 +188,22 @@ def test_no_runs_one_click_trains_then_classifies(home, test_images, monkeypatch
     at = rerun_until(at, lambda a: "Prediction:" in texts(a), timeout=300, every=1.0)
     assert f"Prediction: **{labels[0]}**" in texts(at)
     assert not any(b.label.startswith("Train the fast-cnn") for b in at.button)
+
+
+def test_a_link_with_a_run_classifies_with_that_run(seeded, test_images, monkeypatch):
+    images, _ = test_images
+    [first] = seeded.list()
+    second = seeded.create_run(SMALL_RUN, name="the linked run")
+    seeded.update(second, status="finished", best_test_accuracy=0.5)
+    seeded.run_dir(second).mkdir(parents=True)
+    shutil.copy(seeded.checkpoint_path(first.id), seeded.checkpoint_path(second))
+    draw(monkeypatch, render_on_canvas(images[0]))
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(PAGE), default_timeout=120)
+    at.query_params["run"] = second  # as the Train page's "Draw digits for it" links
+    at.run()
+    assert not at.exception
+    assert at.multiselect[0].value == [second]  # not the best run, the linked one
+    assert "by the linked run" in texts(at)
+    at.multiselect[0].set_value([first.id, second]).run()  # a choice after the link holds
+    assert at.multiselect[0].value == [first.id, second]
