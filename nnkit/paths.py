@@ -1,4 +1,5 @@
-"""Where nnkit keeps its files: one folder holds everything (data, run store, checkpoints)."""
+"""Where nnkit keeps its files: one folder holds the run store and checkpoints, and by default
+the datasets too ($NNKIT_DATA may put them elsewhere)."""
 
 from __future__ import annotations
 

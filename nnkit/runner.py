@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -14,8 +15,8 @@ from nnkit import data, models
 from nnkit.config import RunConfig, check
 from nnkit.control import RunControl
 from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
-from nnkit.runs import RunStore
-from nnkit.train import TrainResult, train
+from nnkit.runs import RunStore, StoreError
+from nnkit.train import TrainingFailed, TrainResult, train
 
 
 class StoreWriter(Callback):
@@ -60,8 +61,13 @@ class StoreWriter(Callback):
         self.epochs_done = event.epoch
 
     def on_run_end(self, event: RunEnd) -> None:
-        self.flush()
-        self.store.finish(self.run_id, event)
+        try:
+            self.flush()
+            self.store.finish(self.run_id, event)
+        except StoreError:
+            if event.status != "failed":
+                raise
+            # the failure was likely the store's own (a full disk): the caller reports it
 
 
 def first_weight(state: dict) -> torch.Tensor | None:
@@ -81,8 +87,18 @@ def run_and_store(cfg: RunConfig, store: RunStore, *, run_id: str | None = None,
         bundle = load_bundle_for(cfg)
     run_id = run_id or store.create_run(cfg, name=name)
     writer = StoreWriter(store, run_id, cfg, bundle.info)
-    result = train(cfg, bundle, [writer, *callbacks], control, run_id)
-    save_result(store, run_id, cfg, bundle.info, result)
+    try:
+        result = train(cfg, bundle, [writer, *callbacks], control, run_id)
+    except TrainingFailed as e:
+        if isinstance(e.__cause__, StoreError):  # e.g. a full disk: say that, not its traceback
+            raise e.__cause__ from None
+        raise
+    try:
+        save_result(store, run_id, cfg, bundle.info, result)
+    except StoreError as e:  # trained, but what it learned could not be kept
+        with contextlib.suppress(StoreError):  # a full disk may refuse this too
+            store.update(run_id, status="failed", message=str(e))
+        raise
     return run_id, result
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkit import paths
+from nnkit import diskerrors, paths
 from nnkit.config import RunConfig
 from nnkit.events import EpochEnd, RunEnd
 
@@ -46,6 +46,26 @@ EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accura
 
 class StoreError(Exception):
     """The run store or one of its files is unreadable; the message names the file."""
+
+
+class DiskError(StoreError):
+    """A write to the store or a run's files failed: the disk is full or the folder cannot be
+    written. Nothing is damaged; the message says which, and where."""
+
+
+@contextlib.contextmanager
+def _writing(folder: Path, tmp: Path | None = None):
+    """Turn a failed write into folder into DiskError (other errors pass); remove tmp if so."""
+    try:
+        yield
+    except Exception as e:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        message = diskerrors.describe(e, folder)
+        if message is None:
+            raise
+        raise DiskError(message) from e
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,9 @@ class RunStore:
             finally:
                 db.close()
         except sqlite3.DatabaseError as e:
+            disk = diskerrors.describe(e, self.path.parent)
+            if disk is not None:  # full, not damaged: moving it aside would not help
+                raise DiskError(disk) from None
             raise StoreError(f"{self.path}: not a usable nnkit run store ({e}). Move it aside "
                              "(or set NNKIT_HOME) to start a new one; nothing was changed.") from None
 
@@ -238,14 +261,15 @@ class RunStore:
                         epoch: int) -> Path:
         """Write the model's state dict and spec atomically (a kill mid-write leaves the old)."""
         path = self.checkpoint_path(run_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         import torch  # here, not at the top: listing runs needs no torch (~3 s to import)
 
-        torch.save({"format": CHECKPOINT_FORMAT, "spec": json.dumps(spec),
-                    "input_shape": list(input_shape), "num_classes": int(num_classes),
-                    "epoch": int(epoch), "state_dict": state}, tmp)
-        os.replace(tmp, path)
+        with _writing(path.parent, tmp):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"format": CHECKPOINT_FORMAT, "spec": json.dumps(spec),
+                        "input_shape": list(input_shape), "num_classes": int(num_classes),
+                        "epoch": int(epoch), "state_dict": state}, tmp)
+            os.replace(tmp, path)
         return path
 
     def load_checkpoint(self, run_id: str) -> dict:
@@ -255,10 +279,11 @@ class RunStore:
     def save_arrays(self, run_id: str, name: str, **arrays: np.ndarray) -> None:
         """Save plain numeric arrays as <run>/<name>.npz (no pickles)."""
         folder = self.run_dir(run_id)
-        folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{name}.tmp.npz"
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, folder / f"{name}.npz")
+        with _writing(folder, tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(tmp, **arrays)
+            os.replace(tmp, folder / f"{name}.npz")
 
     def load_arrays(self, run_id: str, name: str) -> dict[str, np.ndarray] | None:
         """Arrays saved by save_arrays, None if absent, StoreError if damaged."""

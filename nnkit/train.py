@@ -18,8 +18,11 @@ from nnkit.config import RunConfig, check
 from nnkit.control import RunControl, StopTraining
 from nnkit.data import DataBundle
 from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.runs import StoreError
 
 EVAL_BATCH = 1000
+SAFE_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-2, "rmsprop": 1e-3}  # rates that train here
+CHANCE_MARGIN = 0.05  # a test accuracy within this of chance level learned nothing
 WEIGHTS_EVERY = 2.0  # seconds between first-layer copies sent to on_weights
 
 
@@ -113,12 +116,28 @@ def divergence_message(cfg: RunConfig, loss: float, epoch: int, step: int) -> st
     """Why a run diverged, in words a student can act on."""
     what = "nan" if math.isnan(loss) else "infinite"
     hint = f"the learning rate {cfg.lr:g} is likely too high for {cfg.optimizer}"
-    safe = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-2, "rmsprop": 1e-3}[cfg.optimizer]
+    safe = SAFE_LR[cfg.optimizer]
     if cfg.lr > safe:
         hint += f"; try {safe:g} or lower"
     else:
         hint += "; try a lower learning rate, batch norm, or input normalization"
     return f"the loss became {what} at epoch {epoch}, step {step}: {hint}"
+
+
+def finished_message(cfg: RunConfig, ev: Evaluation) -> str:
+    """How a finished run ended; says so when its test accuracy is no better than guessing."""
+    done = f"finished {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}"
+    classes = len(ev.confusion)
+    counts = ev.confusion.sum(1)  # test images per true label
+    # chance: what always answering the commonest label scores (1 / classes when balanced)
+    chance = max(1 / classes, counts.max() / max(1, counts.sum())) if classes else 1.0
+    if ev.accuracy > chance + CHANCE_MARGIN:
+        return done
+    safe = SAFE_LR[cfg.optimizer]
+    hint = (f"try a smaller learning rate ({safe:g} suits {cfg.optimizer})" if cfg.lr > safe
+            else "try more epochs, another learning rate, or normalized inputs")
+    return (f"{done}, but it did not learn: {ev.accuracy * 100:.1f} % test accuracy is chance "
+            f"level for {classes} classes; {hint}")
 
 
 def train(cfg: RunConfig, bundle: DataBundle, callbacks: Sequence[Callback] = (),
@@ -154,7 +173,9 @@ def on_device_or_cpu(device: torch.device, attempt):
 
 def failed(error: Exception, callbacks: Sequence[Callback]) -> TrainingFailed:
     """Tell every callback the run failed; the TrainingFailed to raise."""
-    end = RunEnd("failed", f"{type(error).__name__}: {error}", 0.0, None, None)
+    # the store's errors (a full disk, say) name their file and cause already
+    message = str(error) if isinstance(error, StoreError) else f"{type(error).__name__}: {error}"
+    end = RunEnd("failed", message, 0.0, None, None)
     for cb in callbacks:
         cb.on_run_end(end)
     return TrainingFailed(end.message)
@@ -251,7 +272,7 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
                               channels_last=channels_last)
     end = RunEnd(
         status=status,
-        message=message or f"finished {cfg.epochs} epochs",
+        message=message or finished_message(cfg, evaluation),
         train_seconds=train_seconds,
         test_loss=evaluation.loss if evaluation else None,
         test_accuracy=evaluation.accuracy if evaluation else None,

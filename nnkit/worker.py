@@ -103,34 +103,55 @@ class PipeRecorder(Callback):
         self.flush()
 
 
-def train_one(store, run_id: str, control, emit: Emitter) -> None:
-    """Train one stored run; the last event about it is always 'end', sent once it is saved."""
-    from nnkit import data
+def save_endings(store, unsaved: dict[str, dict]) -> None:
+    """Write the endings the store could not take when they happened (a full disk, say)."""
+    from nnkit.runs import StoreError
+
+    for run_id, values in list(unsaved.items()):
+        try:
+            store.update(run_id, **values)
+        except StoreError:
+            continue
+        del unsaved[run_id]
+
+
+def train_one(store, run_id: str, control, emit: Emitter, unsaved: dict[str, dict]) -> None:
+    """Train one stored run; the last event about it is always 'end', sent once it is saved
+    (or, if the store cannot be written, once its ending is in unsaved to be written later)."""
+    from nnkit import data, diskerrors
     from nnkit.runner import load_bundle_for, run_and_store
+    from nnkit.runs import StoreError
 
     def end(status: str, message: str, **more) -> None:
         emit("end", run_id=run_id, status=status, message=message, **more)
 
-    rec = store.get(run_id)
-    if rec is None:
-        return end("failed", "the run was deleted before it started")
-    if control.stop_requested:
-        store.update(run_id, status="stopped", message="stopped before it started")
-        return end("stopped", "stopped before it started")
-    emit("status", run_id=run_id, status="loading", message="loading the data")
+    def record(**values) -> None:
+        try:
+            store.update(run_id, **values)
+        except StoreError as e:  # the run still ends; its ending is written when it can be
+            unsaved[run_id] = values
+            print(f"nnkit worker: run {run_id}'s ending is not saved yet: {e}", file=sys.stderr)
+
     try:
+        rec = store.get(run_id)
+        if rec is None:
+            return end("failed", "the run was deleted before it started")
+        if control.stop_requested:
+            record(status="stopped", message="stopped before it started")
+            return end("stopped", "stopped before it started")
+        emit("status", run_id=run_id, status="loading", message="loading the data")
         bundle = load_bundle_for(rec.config)
         _, result = run_and_store(rec.config, store, run_id=run_id, control=control,
                                   bundle=bundle, callbacks=[PipeRecorder(emit, run_id)])
-    except data.DataError as e:
+    except (data.DataError, StoreError) as e:  # StoreError includes a full disk, in words
         message = str(e)
     except Exception as e:  # noqa: BLE001 - the run fails, the process goes on
-        message = f"{type(e).__name__}: {e}"
+        message = diskerrors.describe(e, store.runs_dir) or f"{type(e).__name__}: {e}"
     else:
         e = result.end
         return end(e.status, e.message, train_seconds=e.train_seconds,
                    test_accuracy=e.test_accuracy, test_loss=e.test_loss)
-    store.update(run_id, status="failed", message=message)
+    record(status="failed", message=message)
     end("failed", message)
 
 
@@ -158,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     store = RunStore(args.store, args.runs_dir)
     todo: queue.Queue[str | None] = queue.Queue()
     controls: dict[str, RunControl] = {}
+    unsaved: dict[str, dict] = {}  # run id -> the ending the store could not take yet
 
     def stop_all() -> None:
         for control in list(controls.values()):
@@ -188,8 +210,14 @@ def main(argv: list[str] | None = None) -> None:
     threading.Thread(target=read_commands, name="nnkit-worker-commands", daemon=True).start()
     emit("ready", pid=os.getpid())
     while (run_id := todo.get()) is not None:
-        train_one(store, run_id, controls[run_id], emit)
+        save_endings(store, unsaved)
+        try:
+            train_one(store, run_id, controls[run_id], emit, unsaved)
+        except Exception as e:  # noqa: BLE001 - never reached by design; the queue goes on
+            emit("end", run_id=run_id, status="failed",
+                 message=f"the training process failed ({type(e).__name__}: {e})")
         controls.pop(run_id, None)
+    save_endings(store, unsaved)
 
 
 if __name__ == "__main__":

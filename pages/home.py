@@ -29,7 +29,7 @@ st.page_link("pages/catalogue.py", label="Rerun the course's experiments", icon=
 st.page_link("pages/playground.py", label="Watch decision boundaries on 2-D toy sets",
              icon="🎛️")
 st.page_link("pages/runs.py", label="Compare and manage runs", icon="📋")
-st.caption(f"Everything nnkit keeps (data, runs, checkpoints) lives in {paths.home()}.")
+st.caption(f"Runs and checkpoints live in {paths.home()}; datasets in {paths.data_dir()}.")
 
 # Imported and checked before the placeholder is replaced: entering its container clears it,
 # and the page would show a blank there for the ~3 s the import takes.

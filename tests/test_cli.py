@@ -96,3 +96,40 @@ def test_fashion_mnist_offline_says_where_to_put_files(tmp_path):
     assert lines[0].startswith("error: Fashion-MNIST is not available")
     folder = tmp_path / "data" / "FashionMNIST" / "raw"
     assert f"Place the standard files under {folder}" in lines[0]
+
+
+@pytest.mark.parametrize("model, message", [
+    ("mlp-64-64", "error: hidden: must be widths like 500,300 (got 'abc')"),
+    ("fast-cnn", "error: hidden: only an MLP preset takes --hidden"),
+])
+def test_bad_hidden_is_a_usage_error_naming_the_field(tmp_path, model, message):
+    proc = nnkit(tmp_path, "train", "--dataset", "moons", "--model", model, "--hidden", "abc")
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert proc.stderr.strip().splitlines() == [message] and proc.stdout == ""
+
+
+def test_a_closed_stdout_ends_quietly(trained):
+    home, _ = trained
+    env = {**os.environ, "NNKIT_HOME": str(home), "NNKIT_DATA": str(home / "data"),
+           "NNKIT_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "nnkit", "runs", "list"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # like `| head` that has already quit: every write meets a closed pipe
+    err = proc.stderr.read()
+    assert proc.wait(timeout=TIMEOUT) == EXIT_ERROR
+    assert err == ""  # no BrokenPipeError traceback, no "Exception ignored"
+
+
+def test_one_epoch_is_said_in_the_singular(tmp_path):
+    proc = nnkit(tmp_path, "train", "--dataset", "moons", "--model", "mlp-64-64", "--epochs", "1",
+                 "--lr", "0.05")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["message"] == "finished 1 epoch"
+    assert re.search(r"training images, 1 epoch of \d+ steps\n", proc.stderr)
+    assert "finished: finished 1 epoch\n" in proc.stderr
+    proc = nnkit(tmp_path, "sweep", "--dataset", "moons", "--model", "mlp-64-64", "--param", "lr",
+                 "--values", "0.05", "--replicates", "2", "--epochs", "1")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    run_id = json.loads(proc.stdout.strip().splitlines()[-1])["runs"][0]
+    shown = nnkit(tmp_path, "runs", "show", run_id)
+    assert "status: finished  finished 1 epoch, 2 networks at once\n" in shown.stdout

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import pytest
 
 from nnkit.config import RunConfig
 from nnkit.manager import RunManager
-from nnkit.runs import RunStore
+from nnkit.runs import DiskError, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = RunConfig(dataset="moons", model="mlp-64-64", epochs=3, toy_size=400)
@@ -86,7 +88,9 @@ def test_runs_wait_in_a_queue_and_a_queued_run_can_be_dropped(mgr, store):
     until(lambda: training(mgr, first), what="the first run")
     assert [mgr.queue_position(r) for r in (first, second, third)] == [0, 1, 2]
     assert mgr.live(second).status == "queued"
-    mgr.stop(second)
+    mgr.stop(second)  # it ends at once, while the first still trains: not at its turn
+    assert mgr.live(second).status == "stopped" and store.get(second).status == "stopped"
+    assert training(mgr, first) and mgr.queue_position(third) == 1
     mgr.stop(first)
     assert mgr.wait(third, timeout=120)
     assert store.get(first).status == "stopped"
@@ -174,3 +178,105 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as f:  # a zombie is gone for our purposes
         return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_run_whose_folder_cannot_be_written_fails_by_name_and_the_queue_goes_on(mgr, store):
+    first, second = mgr.submit(SHORT), mgr.submit(SHORT)
+    store.runs_dir.mkdir(parents=True, exist_ok=True)
+    store.run_dir(first).write_text("a file where the run's folder goes")  # a real failed write
+    assert mgr.wait(first, timeout=120) and mgr.wait(second, timeout=120)
+    failed, finished = store.get(first), store.get(second)
+    why = f"the folder {store.run_dir(first)} cannot be written (a file of that name is in the way)"
+    assert (failed.status, failed.message) == ("failed", why)
+    assert (mgr.live(first).status, mgr.live(first).message) == ("failed", why)
+    assert finished.status == "finished"
+    assert finished.pid == failed.pid  # the same training process trained the next run
+    assert not list(store.runs_dir.rglob("*.tmp*"))
+
+
+def test_a_store_the_app_cannot_write_does_not_jam_the_queue(mgr, store, monkeypatch):
+    """The training process dies while the disk is full: the app cannot record the failure
+    either, and the queue still goes on (it used to wait for that run forever)."""
+    run_id = mgr.submit(LONG)
+    until(lambda: training(mgr, run_id), what="training")
+    full = DiskError(f"the disk is full (0 MB free in {store.path.parent})")
+
+    def update(*args, **kwargs):  # the app's own writes to the store fail
+        raise full
+
+    monkeypatch.setattr(store, "update", update)
+    os.kill(store.get(run_id).pid, signal.SIGKILL)
+    assert mgr.wait(run_id, timeout=30)
+    live = mgr.live(run_id)
+    assert live.status == "failed" and "ended unexpectedly" in live.message
+    monkeypatch.undo()  # space freed
+    after = mgr.submit(SHORT)
+    assert mgr.wait(after, timeout=120) and store.get(after).status == "finished"
+
+
+def test_an_event_the_app_cannot_take_fails_its_run_and_the_queue_goes_on(mgr, store):
+    first, second = mgr.submit(LONG), mgr.submit(LONG)
+    until(lambda: training(mgr, first), what="training")
+    mgr._on_event(mgr._worker, {"ev": "epoch", "run_id": first, "not_a_field": 1})  # as read
+    assert mgr.wait(first, timeout=30)
+    live = mgr.live(first)
+    assert live.status == "failed"
+    assert live.message.startswith("the app could not follow the training process ('epoch' "
+                                   "event: TypeError")
+    until(lambda: training(mgr, second), what="the next run")  # the worker stopped the first
+    t0 = time.monotonic()
+    mgr.shutdown(timeout=30)  # what the server runs on SIGTERM
+    assert time.monotonic() - t0 < 10
+    assert store.get(second).status == "stopped" and store.get(first).status != "running"
+
+
+def _mount_tmpfs(folder: Path, size: str) -> bool:
+    folder.mkdir(parents=True)
+    try:
+        return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                               str(folder)], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+def _fill(folder: Path) -> Path:
+    """Write a file until the disk holding folder has no byte left; returns it."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        for chunk in (1 << 20, 4096, 1):
+            try:
+                while True:
+                    f.write(b"\0" * chunk)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC
+    return filler
+
+
+def test_a_full_disk_fails_the_run_by_name_and_the_queue_goes_on_once_space_is_freed(tmp_path):
+    """A real full disk: the store on a small tmpfs (needs root's mount; skipped elsewhere)."""
+    disk = tmp_path / "disk"
+    if not _mount_tmpfs(disk, "16m"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        store = RunStore(disk / "runs.sqlite")
+        mgr = RunManager(store)
+        try:
+            first = mgr.submit(LONG)
+            until(lambda: training(mgr, first, 20), what="training")
+            filler = _fill(disk)
+            until(lambda: not mgr.live(first).active, timeout=60, what="the run to end")
+            live = mgr.live(first)
+            assert live.status == "failed"
+            assert re.fullmatch(r"the disk is full \(0 MB free in \S+\)", live.message)
+            filler.unlink()  # space freed
+            second = mgr.submit(SHORT)
+            assert mgr.wait(second, timeout=120)
+            assert store.get(second).status == "finished"
+            rec = store.get(first)  # written once it could be
+            assert (rec.status, rec.message) == ("failed", live.message)
+            assert rec.pid == store.get(second).pid  # the training process lived on
+            assert not list(store.runs_dir.rglob("*.tmp*"))
+        finally:
+            mgr.shutdown(timeout=30)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

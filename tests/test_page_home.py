@@ -18,3 +18,14 @@ def test_home_says_what_is_ready_above_links_to_every_page():
     assert len(links) == 8 and "Train a network live" in links[0].proto.label
     # the status is filled in last (it imports torch) but shows in its place, above the links
     assert kinds.index("Metric") < kinds.index("Subheader")
+
+
+def test_home_names_the_data_folder_where_nnkit_data_points(tmp_path, monkeypatch, nnkit_home):
+    elsewhere = tmp_path / "datasets-elsewhere"
+    monkeypatch.setenv("NNKIT_DATA", str(elsewhere))
+    at = open_page("home")
+    assert not at.exception
+    assert f"Runs and checkpoints live in {nnkit_home}; datasets in {elsewhere}." in texts(at)
+    monkeypatch.delenv("NNKIT_DATA")  # the default: under the nnkit folder
+    at = open_page("home")
+    assert f"datasets in {nnkit_home / 'data'}." in texts(at)

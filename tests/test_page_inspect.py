@@ -169,6 +169,15 @@ def test_a_run_still_training_and_a_diverged_run_explain_themselves():
     assert "No checkpoint yet" in texts(at)
 
 
+def test_a_run_id_that_never_existed_is_not_called_deleted():
+    RunStore().create_run(MLP, status="diverged")
+    at = open_page("inspect", {"run": "20000101-000000-abcdef"})
+    assert not at.exception
+    assert [w.value for w in at.warning] == [
+        "Run 20000101-000000-abcdef is not in the store (it was deleted, or the link is wrong); "
+        "showing another run."]
+
+
 def test_damaged_files_are_named_and_the_page_goes_on():
     store = RunStore()
     run_id = store.create_run(CNN, status="finished")

@@ -16,7 +16,7 @@ from nnkit.config import RunConfig
 from nnkit.control import RunControl
 from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
 from nnkit.models import ConvBlock, ModelSpec
-from nnkit.train import TrainingFailed, evaluate, train
+from nnkit.train import Evaluation, TrainingFailed, evaluate, finished_message, train
 
 N_TRAIN, N_TEST, CLASSES = 256, 128, 3
 BATCH = 32
@@ -284,3 +284,37 @@ def test_invalid_config_refused_before_training(bundle):
     with pytest.raises(ValueError, match=r"lr: must be a number in \(0, 10\]"):
         train(BASE.with_changes(lr=0.0), bundle, [rec])
     assert rec.events == []
+
+
+def test_a_run_at_chance_level_says_it_did_not_learn(one_torch_thread):
+    # AdamW at lr 10 through three ReLU layers collapses to one answer: 10-13.5 % on seeds 0..4
+    ten = tiny_bundle(512, 200, classes=10)  # 20 test images per class: chance is 10 %
+    cfg = BASE.with_changes(optimizer="adamw", lr=10.0, epochs=1, schedule="onecycle",
+                            spec=ModelSpec("mlp", (32, 32, 32)))
+    end = train(cfg, ten).end
+    assert end.status == "finished" and end.test_accuracy <= 0.15
+    assert end.message == (f"finished 1 epoch, but it did not learn: {end.test_accuracy * 100:.1f}"
+                           " % test accuracy is chance level for 10 classes; try a smaller "
+                           "learning rate (0.01 suits adamw)")
+    learned = train(cfg.with_changes(lr=1e-2), ten).end
+    assert learned.test_accuracy > 0.9 and learned.message == "finished 1 epoch"
+
+
+@pytest.mark.parametrize("per_class, correct, learned", [
+    ([90, 10], [90, 0], False),  # always "0": 90 % is what guessing the commonest label scores
+    ([90, 10], [90, 6], True),  # 96 %: above that
+    ([10] * 10, [2] * 10, True),  # 20 % of 10 balanced classes: weak, but not chance
+    ([10] * 10, [1] * 6 + [2] * 4, False),  # 14 %: within 5 points of chance
+])
+def test_chance_level_is_the_commonest_label_share(per_class, correct, learned):
+    classes, n = len(per_class), sum(per_class)
+    confusion = np.diag(correct).astype(np.int64)
+    confusion[:, -1] += np.array(per_class) - np.array(correct)  # the misses all say "last"
+    ev = Evaluation(0.0, sum(correct) / n, np.zeros(n, np.int64), np.zeros((n, classes)),
+                    confusion)
+    message = finished_message(BASE.with_changes(optimizer="sgd", lr=0.1, epochs=2), ev)
+    assert (message == "finished 2 epochs") == learned
+    if not learned:
+        assert message == (f"finished 2 epochs, but it did not learn: {ev.accuracy * 100:.1f} % "
+                           f"test accuracy is chance level for {classes} classes; try more "
+                           "epochs, another learning rate, or normalized inputs")
