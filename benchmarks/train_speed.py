@@ -1,86 +1,91 @@
-"""Textbook loop vs nnkit's loop on the same model and hyperparameters, in one process.
+"""The CLI as a user runs it against the textbook loop as a student runs it, quiet and loaded.
 
-The textbook loop: torchvision's MNIST dataset with ToTensor + Normalize, a DataLoader of
-batch 64, shuffled. nnkit's loop: the same images held as one uint8 tensor, randperm batches,
-normalized per batch, channels_last and a fused optimizer. Both train for the same number of
-steps from the same initial weights; the ratio of images/s is printed (the bar is >= 3x for
-lenet5 on a 2-core CPU).
+Each side trains in its own fresh process with the environment a user has (nothing set here):
+`python -m nnkit train --model lenet5 --optimizer adam --lr 1e-3 --batch-size 64` on
+steps x 64 training images, and benchmarks/textbook_loop.py (torchvision MNIST + ToTensor +
+DataLoader, LeNet-5, Adam 1e-3, batch 64) for the same number of steps. The two alternate,
+`--repeat` times each, first on a quiet machine, then with a busy process beside both (a
+`while True: pass`, one core's worth). The medians of images/s and their ratio are printed for
+each condition (the bars on the 2-core CPU: >= 3x quiet, >= 2x loaded).
 
-    python benchmarks/train_speed.py [--model lenet5] [--steps 300] [--device auto]
+    python benchmarks/train_speed.py [--steps 400] [--repeat 3] [--model lenet5]
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-
 import argparse
 import json
-import time
+import os
+import statistics
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-import torchvision
-from torchvision import transforms
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from nnkit import data, device, models, paths
-from nnkit.config import RunConfig
-from nnkit.train import train
+from nnkit import data, paths  # noqa: E402  (no torch: paths and data's prepare only)
 
-
-def textbook(model_name: str, steps: int, batch: int, dev: torch.device) -> float:
-    """images/s of the DataLoader + ToTensor loop."""
-    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    ds = torchvision.datasets.MNIST(str(paths.data_dir()), train=True, transform=tf)
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=0)
-    torch.manual_seed(0)
-    model = models.build_model(models.preset(model_name), (1, 28, 28), 10).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    seen, start = 0, time.perf_counter()
-    for i, (x, y) in enumerate(loader):
-        if i == steps:
-            break
-        x, y = x.to(dev), y.to(dev)
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        loss.item()
-        seen += len(y)
-    return seen / (time.perf_counter() - start)
+SETTINGS = ["--optimizer", "adam", "--lr", "1e-3", "--weight-decay", "0", "--batch-size", "64",
+            "--schedule", "none", "--epochs", "1"]
 
 
-def nnkit_loop(model_name: str, steps: int, batch: int, dev_name: str) -> float:
-    """images/s of nnkit's trainer on the same steps."""
-    bundle = data.load_bundle("mnist", train_subset=steps * batch)
-    cfg = RunConfig(model=model_name, optimizer="adam", lr=1e-3, weight_decay=0.0,
-                    batch_size=batch, epochs=1, schedule="none", device=dev_name,
-                    eval_each_epoch=False)
-    result = train(cfg, bundle)
-    return result.end.metrics["images_per_second"]
+def last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_cli(model: str, steps: int, home: Path) -> float:
+    """images/s of `python -m nnkit train`, as a user starts it."""
+    out = subprocess.run([sys.executable, "-m", "nnkit", "train", "--model", model, *SETTINGS,
+                          "--train-subset", str(steps * 64)], cwd=ROOT, check=True,
+                         capture_output=True, text=True,
+                         env={**os.environ, "NNKIT_HOME": str(home)}).stdout
+    return last_json(out)["images_per_second"]
+
+
+def run_textbook(steps: int) -> float:
+    """images/s of the textbook loop in its own process."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "textbook_loop.py"),
+                          "--data", str(paths.data_dir()), "--steps", str(steps)],
+                         check=True, capture_output=True, text=True).stdout
+    return last_json(out)["images_per_second"]
+
+
+@contextmanager
+def busy_beside(on: bool):
+    """A process that keeps one core busy, or nothing."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if on else None
+    try:
+        yield
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="lenet5")
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--model", default="lenet5", help="the CLI's model (the textbook: LeNet-5)")
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--repeat", type=int, default=3)
     a = p.parse_args()
     data.prepare("mnist")
-    dev, _ = device.pick(a.device)
-    print(f"{a.model}, batch {a.batch}, {a.steps} steps each, on {device.describe(dev)}")
-    nnkit_loop(a.model, 20, a.batch, a.device)  # warm-up: first-call costs out of the figures
-    slow = textbook(a.model, a.steps, a.batch, dev)
-    fast = nnkit_loop(a.model, a.steps, a.batch, a.device)
-    print(f"textbook DataLoader loop: {slow:10,.0f} images/s")
-    print(f"nnkit loop:               {fast:10,.0f} images/s")
-    print(f"ratio: {fast / slow:.2f}x (bar: >= 3x for lenet5 on the 2-core CPU)")
-    print(json.dumps({"model": a.model, "device": device.describe(dev), "textbook_ips": slow,
-                      "nnkit_ips": fast, "ratio": fast / slow}))
+    home = Path(os.environ.get("TMPDIR", "/tmp")) / f"nnkit-bench-{os.getpid()}"
+    summary = {}
+    for condition in ("quiet", "loaded"):
+        cli, book = [], []
+        with busy_beside(condition == "loaded"):
+            for _ in range(a.repeat):  # alternated, so drift in the machine's speed is shared
+                book.append(run_textbook(a.steps))
+                cli.append(run_cli(a.model, a.steps, home))
+        c, b = statistics.median(cli), statistics.median(book)
+        print(f"{condition:6}  textbook {b:8,.0f} images/s  {[round(x) for x in book]}\n"
+              f"{'':6}  nnkit CLI {c:7,.0f} images/s  {[round(x) for x in cli]}\n"
+              f"{'':6}  ratio {c / b:.2f}x (bar: >= {3 if condition == 'quiet' else 2}x)",
+              flush=True)
+        summary[condition] = {"textbook_ips": book, "cli_ips": cli, "ratio": c / b}
+    print(json.dumps({"model": a.model, "steps": a.steps, **summary}))
 
 
 if __name__ == "__main__":

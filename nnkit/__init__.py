@@ -4,8 +4,10 @@ __version__ = "0.1.0"
 
 import os as _os
 
-# OpenMP threads that spin at barriers stall badly when the CPU is shared (the dashboard's own
-# server, a browser, other programs): on a loaded 2-core machine fast-cnn trained at 254
-# images/s spinning and 1424 waiting passively; unloaded the two were alike (~5,400). Set
-# OMP_WAIT_POLICY yourself to override.
+# OpenMP's waiting, set before torch loads (it is read once): threads spin a bounded while at
+# a barrier (GOMP_SPINCOUNT, ~0.1 ms), then sleep. Unbounded spinning (ACTIVE) stalls when the
+# CPU is shared; sleeping at once (PASSIVE alone) left ~40 % of a quiet 2-core CPU idle. The
+# thread count follows the load as the run goes (nnkit/cpu.py). Set either variable yourself
+# to override.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_os.environ.setdefault("GOMP_SPINCOUNT", "100000")

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
+from nnkit import cpu, metrics, models
 from nnkit import device as devices
-from nnkit import metrics, models
 from nnkit.config import RunConfig, check
 from nnkit.control import RunControl, StopTraining
 from nnkit.data import DataBundle
@@ -199,6 +199,7 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
               run_ids: list[str]) -> list[TrainResult]:
     cfg, k = cfgs[0], len(cfgs)
     spec, info = cfg.model_spec(), bundles[0].info
+    governors = cpu.governors(device)  # threads follow the machine's load
     nets = []
     for c in cfgs:  # each member's init is exactly train()'s for its seed
         torch.manual_seed(c.seed)
@@ -277,6 +278,8 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
                     event = StepEnd(epoch, step, values[i], cfgs[i].lr * factor)
                     for cb in callbacks[i]:
                         cb.on_step_end(event)
+                for g in governors:
+                    g.on_step_end(None)
                 epoch_seconds += time.perf_counter() - t0
                 if not alive():
                     break

@@ -32,6 +32,13 @@ def ema(values: Sequence[float], smoothing: float) -> np.ndarray:
     return pd.Series(values, dtype=float).ewm(alpha=1 - smoothing, adjust=True).mean().to_numpy()
 
 
+def steps_per_epoch(rows: Sequence[dict], epochs_done: int) -> int:
+    """A stored run's steps per epoch, from its step rows (1-based "epoch"), once its first
+    epoch has completed; else 0, and the loss axis counts steps (a run that diverged after 30
+    steps had them drawn as one whole epoch)."""
+    return sum(r["epoch"] == 1 for r in rows) if epochs_done >= 1 else 0
+
+
 def loss_per_step(steps: Sequence[tuple[int, float]], smoothing: float = 0.9,
                   steps_per_epoch: int = 0) -> go.Figure:
     """Training loss per step, raw (faint) and smoothed; x in epochs when steps_per_epoch."""

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nnkit import cpu, metrics, models
 from nnkit import device as devices
-from nnkit import metrics, models
 from nnkit.config import RunConfig, check
 from nnkit.control import RunControl, StopTraining
 from nnkit.data import DataBundle
@@ -188,6 +188,7 @@ class TrainingFailed(RuntimeError):
 def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
               callbacks: Sequence[Callback], control: RunControl, run_id: str) -> TrainResult:
     spec = cfg.model_spec()
+    callbacks = [*callbacks, *cpu.governors(device)]  # threads follow the machine's load
     torch.manual_seed(cfg.seed)
     model = models.build_model(spec, bundle.info.input_shape, bundle.info.num_classes)
     channels_last = spec.kind == "cnn" and device.type in ("cpu", "cuda")

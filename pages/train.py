@@ -425,9 +425,10 @@ def charts_view(run_id: str | None) -> None:
         if rec is None:
             return
         history = ui.store().epochs(run_id)
-        steps = [(s["step"], s["loss"]) for s in ui.store().steps(run_id)]
+        rows = ui.store().steps(run_id)
+        steps = [(s["step"], s["loss"]) for s in rows]
         show_charts(rec.config, steps, history,
-                    len(steps) // max(1, rec.epochs_done or 1), None, run_id)
+                    plots.steps_per_epoch(rows, rec.epochs_done or 0), None, run_id)
 
 
 # Streamlit animates every update: the progress bar slides for 0.5 s, a redrawn element fades

@@ -58,3 +58,13 @@ def test_a_long_loss_curve_is_thinned_to_its_cap_keeping_the_newest_step():
         assert list(smoothed.x) == list(raw.x)
     raw, _ = plots.loss_per_step(STEPS).data
     assert list(raw.x) == [s for s, _ in STEPS]  # short curves are kept whole
+
+
+def test_a_run_that_diverged_in_its_first_epoch_has_its_loss_drawn_per_step():
+    rows = [{"step": s, "epoch": 1, "loss": 1.0} for s in range(1, 31)]  # diverged at step 30
+    assert plots.steps_per_epoch(rows, epochs_done=0) == 0
+    fig = plots.loss_per_step([(r["step"], r["loss"]) for r in rows],
+                              steps_per_epoch=plots.steps_per_epoch(rows, 0))
+    assert fig.layout.xaxis.title.text == "step" and max(fig.data[0].x) == 30
+    rows += [{"step": s, "epoch": 2, "loss": 1.0} for s in range(31, 41)]  # 30 a full epoch
+    assert plots.steps_per_epoch(rows, epochs_done=1) == 30
