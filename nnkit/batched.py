@@ -279,7 +279,7 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
                     for cb in callbacks[i]:
                         cb.on_step_end(event)
                 for g in governors:
-                    g.on_step_end(None)
+                    g.tick()
                 epoch_seconds += time.perf_counter() - t0
                 if not alive():
                     break

@@ -16,9 +16,9 @@ import time
 
 from nnkit.events import Callback, StepEnd
 
-SPIN_COUNT = "100000"  # GOMP_SPINCOUNT: ~0.1 ms of spinning at a barrier before sleeping
 CHECK_EVERY = 1.0  # seconds between looks at the load
 FIRST_CHECK = 0.25  # seconds from the start to the first look
+STAY = 0.75  # cores: how far the free cores may drift from the thread count before it follows
 
 
 def cpu_seconds_busy() -> float | None:
@@ -38,10 +38,15 @@ def own_cpu_seconds() -> float:
     return t.user + t.system
 
 
-def threads_for(cores: int, others: float, most: int) -> int:
+def threads_for(cores: int, others: float, most: int, current: int | None = None) -> int:
     """Torch threads for `cores` cores of which other processes use `others`: the cores left,
-    rounded to the nearest, at least 1 and at most `most`."""
-    return max(1, min(most, int(cores - others + 0.5)))
+    rounded to the nearest, at least 1 and at most `most`. While the cores left stay within
+    STAY of `current`, it stays: the dashboard and a browser beside a run (~0.5 of a core)
+    would otherwise flip it between 1 and 2 every second."""
+    left = cores - others
+    if current is not None and abs(left - current) < STAY:
+        return max(1, min(most, current))
+    return max(1, min(most, int(left + 0.5)))
 
 
 class ThreadGovernor(Callback):
@@ -51,7 +56,8 @@ class ThreadGovernor(Callback):
         import torch
 
         self.torch = torch
-        self.cores = os.cpu_count() or 1
+        self.cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)  # the cores this process may run on
         self.most = most or torch.get_num_threads()
         self.every = every
         self.last = self._sample()
@@ -62,6 +68,10 @@ class ThreadGovernor(Callback):
         return time.monotonic(), cpu_seconds_busy(), own_cpu_seconds()
 
     def on_step_end(self, e: StepEnd) -> None:
+        self.tick()
+
+    def tick(self) -> None:
+        """Look at the load, once per `every` seconds; cheap in between (one clock read)."""
         now = time.monotonic()
         if now < self.next_check:
             return
@@ -72,8 +82,9 @@ class ThreadGovernor(Callback):
         if busy0 is None or busy1 is None:
             return
         others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (t1 - t0)  # in cores
-        want = threads_for(self.cores, others, self.most)
-        if want != self.torch.get_num_threads():
+        current = self.torch.get_num_threads()
+        want = threads_for(self.cores, others, self.most, current)
+        if want != current:
             self.torch.set_num_threads(want)
             self.changes.append((now, want))
 
@@ -82,14 +93,18 @@ _START_THREADS: list[int] = []  # torch's thread count before any governor chang
 
 
 def governors(device) -> list[ThreadGovernor]:
-    """[a governor] for a run on a CPU with several cores, unless NNKIT_TORCH_THREADS fixes
-    the count; else []."""
+    """[a governor] for a run on a CPU with several cores; [] on a GPU, or when
+    NNKIT_TORCH_THREADS fixes the count (set here, for the CLI and the training process alike).
+    """
     import torch
 
     if not _START_THREADS:
         _START_THREADS.append(torch.get_num_threads())
     fixed = os.environ.get("NNKIT_TORCH_THREADS", "").strip()
-    if device.type != "cpu" or fixed or _START_THREADS[0] < 2:
+    if fixed.isdigit() and int(fixed) > 0:  # e.g. 1 on a machine shared with much else
+        torch.set_num_threads(int(fixed))
+        return []
+    if device.type != "cpu" or _START_THREADS[0] < 2:
         return []
     torch.set_num_threads(_START_THREADS[0])  # each run starts from all of them
     return [ThreadGovernor(most=_START_THREADS[0])]

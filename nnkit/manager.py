@@ -314,15 +314,16 @@ class RunManager:
                         self._idle.set()
 
     def _train_one(self, run_id: str) -> None:
-        with self.lock:
+        with self.lock:  # one step: a Stop in between would be undone by "loading"
             live, control = self._live.get(run_id), self._controls[run_id]
-        if live is None:  # deleted while queued
-            return
+            if live is None or not live.active:  # deleted, or dropped, while queued
+                return
+            if not control.stop_requested:
+                live.status, live.message = "loading", "starting the training process"
         if control.stop_requested:
             self._set(run_id, "stopped", "stopped before it started")
             self._save(run_id, status="stopped", message="stopped before it started")
             return
-        self._set(run_id, "loading", "starting the training process")
         try:
             worker = self._ensure_worker()
         except OSError as e:

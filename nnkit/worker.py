@@ -170,12 +170,6 @@ def main(argv: list[str] | None = None) -> None:
     from nnkit.runs import RunStore
 
     device.pick("auto")  # the first CUDA query is slow; pay it while nothing waits
-    threads = os.environ.get("NNKIT_TORCH_THREADS", "")
-    if threads.isdigit() and int(threads) > 0:  # e.g. 1 on a machine shared with much else
-        import torch
-
-        torch.set_num_threads(int(threads))
-
     store = RunStore(args.store, args.runs_dir)
     todo: queue.Queue[str | None] = queue.Queue()
     controls: dict[str, RunControl] = {}

@@ -78,7 +78,8 @@ def choose_runs(runs: list[RunRecord]) -> list[RunRecord]:
     names = st.session_state.setdefault("draw_run_names", {})
     names.update({r.id: r.name for r in runs})
     wanted = st.query_params.get("run")  # "Draw digits for it" on the Train page links here
-    if wanted in by_id and wanted != st.session_state.get("draw_link"):
+    if wanted in by_id and (wanted != st.session_state.get("draw_link")
+                            or "draw_runs" not in st.session_state):  # a new visit by the link
         st.session_state.draw_runs = [wanted]
     st.session_state.draw_link = wanted
     if "draw_runs" not in st.session_state:

@@ -160,8 +160,8 @@ def configure() -> None:
                     hidden = ()
                     errors["hidden"] = ("widths must be whole numbers like 500, 300 "
                                         f"(got {hidden_text!r})")
-                if not isinstance(dropout, float) or not 0 <= dropout <= 0.9:
-                    errors["dropout"] = f"dropout must be a number in [0, 0.9] (got {dropout})"
+                if dropout is None:  # a cleared field; its range is check_spec's to name
+                    errors["dropout"] = "dropout must be a number in [0, 1)"
                     dropout = 0.0
                 spec = specs.ModelSpec(kind, hidden, activation, float(dropout), batch_norm, conv)
 
@@ -375,6 +375,15 @@ def show_charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int
     charts.show(items, key="charts")  # one frame for every run: see charts_view
 
 
+def queue_notice(where: str, first_id: str) -> None:
+    """Where a run stands in the queue, the policy, and a link to the run training first."""
+    st.info(f"{where} {POLICY[:1].upper()}{POLICY[1:]}.")
+    first = mgr.live(first_id)
+    if first is not None:  # the one training now, to watch meanwhile
+        st.page_link("pages/train.py", label=f"Watch the run training now: {first.name}",
+                     query_params={"run": first.run_id})
+
+
 @st.fragment(run_every=1.0)
 def live_progress(run_id: str) -> None:
     """The progress bar, every second (the buttons sit outside: redrawing them each second
@@ -388,11 +397,10 @@ def live_progress(run_id: str) -> None:
     st.session_state._was_active = run_id
     if live.status == "queued":
         ahead = mgr.queue_position(run_id)
-        st.info(f"Queued: {ahead} run(s) ahead of it. {POLICY[:1].upper()}{POLICY[1:]}.")
-        first = mgr.live(mgr.active_ids()[0]) if ahead > 0 else None
-        if first is not None:  # the one training now, to watch meanwhile
-            st.page_link("pages/train.py", label=f"Watch the run training now: {first.name}",
-                         query_params={"run": first.run_id})
+        if ahead > 0:
+            queue_notice(f"Queued: {ahead} run(s) ahead of it.", mgr.active_ids()[0])
+        else:
+            st.info("Queued: it starts next.")
         return
     if live.status == "loading":
         st.info("Loading the data (preparing it first if needed)…")
@@ -453,14 +461,9 @@ with top:
         st.warning(f"Link: {notice}")
     if gone := st.session_state.pop("gone", None):
         st.warning(f"Run {gone} is not in the store: it was deleted, or the link is wrong.")
-    others = [i for i in mgr.active_ids() if i != run_id]
+    others = mgr.active_ids()
     if run_id is None and others:  # someone else's runs: the queue this tab's run joins
-        first = mgr.live(others[0])
-        if first is not None:
-            st.info(f"{len(others)} run(s) queued or training already. "
-                    f"{POLICY[:1].upper()}{POLICY[1:]}.")
-            st.page_link("pages/train.py", label=f"Watch the run training now: {first.name}",
-                         query_params={"run": first.run_id})
+        queue_notice(f"{len(others)} run(s) queued or training already.", others[0])
     if run_id is not None and not st.session_state.get("show_form"):
         st.button("Set up another run", on_click=show_form, args=(True,),
                   help="Opens the form again" + (f". {POLICY}." if training else "."))

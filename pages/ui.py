@@ -38,6 +38,7 @@ class Guarded:
 
     def __init__(self, target, what: str) -> None:
         self._target, self._what = target, what
+        self.unguarded = target  # for a page that names each failure where it happens
 
     def __getattr__(self, name: str):
         value = getattr(self._target, name)
@@ -49,7 +50,7 @@ class Guarded:
             try:
                 return value(*args, **kwargs)
             except StoreError as e:
-                if get_script_run_ctx() is None:
+                if get_script_run_ctx(suppress_warning=True) is None:
                     raise
                 st.error(f"{self._what}: {e}")
                 st.stop()

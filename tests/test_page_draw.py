@@ -140,14 +140,20 @@ def test_naive_resize_comparison(seeded, test_images, monkeypatch):
     assert "Naive: **" in texts(at) and "Preprocessed: **7**" in texts(at)
 
 
+def copy_run(store: RunStore, run_id: str, name: str) -> str:
+    """A second finished run with the same weights, ranked below the first."""
+    copy = store.create_run(SMALL_RUN, name=name)
+    store.update(copy, status="finished", best_test_accuracy=0.5)
+    store.run_dir(copy).mkdir(parents=True)
+    shutil.copy(store.checkpoint_path(run_id), store.checkpoint_path(copy))
+    return copy
+
+
 def test_several_runs_side_by_side_and_a_deleted_one_is_dropped(seeded, test_images,
                                                                  monkeypatch):
     images, _ = test_images
     [first] = seeded.list()
-    second = seeded.create_run(SMALL_RUN, name="copy of the small run")
-    seeded.update(second, status="finished", best_test_accuracy=0.5)
-    seeded.run_dir(second).mkdir(parents=True)
-    shutil.copy(seeded.checkpoint_path(first.id), seeded.checkpoint_path(second))
+    second = copy_run(seeded, first.id, "copy of the small run")
     draw(monkeypatch, render_on_canvas(images[0]))
     at = open_draw()
     assert at.multiselect[0].value == [first.id]  # the best MNIST run
@@ -193,10 +199,7 @@ def test_no_runs_one_click_trains_then_classifies(home, test_images, monkeypatch
 def test_a_link_with_a_run_classifies_with_that_run(seeded, test_images, monkeypatch):
     images, _ = test_images
     [first] = seeded.list()
-    second = seeded.create_run(SMALL_RUN, name="the linked run")
-    seeded.update(second, status="finished", best_test_accuracy=0.5)
-    seeded.run_dir(second).mkdir(parents=True)
-    shutil.copy(seeded.checkpoint_path(first.id), seeded.checkpoint_path(second))
+    second = copy_run(seeded, first.id, "the linked run")
     draw(monkeypatch, render_on_canvas(images[0]))
     st.cache_resource.clear()
     at = AppTest.from_file(str(PAGE), default_timeout=120)

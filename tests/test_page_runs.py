@@ -124,3 +124,20 @@ def test_a_damaged_store_row_is_a_message_not_a_traceback():
     at = open_page("runs")
     assert not at.exception
     assert any("unreadable config" in e.value for e in at.error)
+
+
+def test_unreadable_metrics_are_named_and_the_run_can_still_be_renamed(two_runs):
+    import sqlite3
+
+    at = open_page("runs")  # the store is open; then its per-epoch table goes missing
+    with sqlite3.connect(RunStore().path) as db:
+        db.execute("DROP TABLE epochs")
+    at.run()
+    assert not at.exception
+    assert any("The metrics cannot be read" in e.value for e in at.error)
+    run_id = two_runs["first"]
+    at = _pick(at, run_id)
+    assert not at.exception
+    at.text_input(key=f"name_{run_id}").set_value("renamed anyway")
+    button(at, "Rename").click().run()
+    assert RunStore().get(run_id).name == "renamed anyway"

@@ -318,3 +318,18 @@ def test_chance_level_is_the_commonest_label_share(per_class, correct, learned):
         assert message == (f"finished 2 epochs, but it did not learn: {ev.accuracy * 100:.1f} % "
                            f"test accuracy is chance level for {classes} classes; try more "
                            "epochs, another learning rate, or normalized inputs")
+
+
+def test_a_cpu_run_has_its_threads_governed_after_every_step(bundle, monkeypatch):
+    from nnkit import cpu
+
+    ticks = []
+
+    class Counting(Callback):
+        def on_step_end(self, e: StepEnd) -> None:
+            ticks.append(e.step)
+
+    monkeypatch.setattr(cpu, "governors",
+                        lambda device: [Counting()] if device.type == "cpu" else [])
+    result = train(BASE.with_changes(epochs=1, device="cpu"), bundle)
+    assert ticks == list(range(1, result.end.metrics["steps"] + 1))
