@@ -5,8 +5,9 @@ while at each barrier, then sleep. Spinning without bound (OMP_WAIT_POLICY=ACTIV
 fast-cnn at ~9,800 images/s on a quiet 2-core machine against ~5,600 passive, and stalled
 (~1,000) with a busy process beside it: a spinning thread then waits on its partner, which the
 kernel has descheduled. So the count of threads follows the load instead: a governor, called
-after every step, looks at how much CPU other processes took over the last second and keeps
-the torch threads to the cores left. One thread alone never waits on another.
+after every step, looks once a second at how idle the machine was and how much CPU the run
+got, gives up a thread when another process takes its core and takes one back when a core
+sits idle (next_threads). One thread alone never waits on another.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from nnkit.events import Callback, StepEnd
 
 CHECK_EVERY = 1.0  # seconds between looks at the load
 FIRST_CHECK = 0.25  # seconds from the start to the first look
-STAY = 0.75  # cores: how far the free cores may drift from the thread count before it follows
+SATURATED = 0.25  # idle cores below which the machine counts as saturated
+SHORT = 0.5  # cores a process's threads may fall short of before one is given up
+FREE = 0.75  # idle cores that let the thread count grow by one
 
 
 def cpu_seconds_busy() -> float | None:
@@ -38,19 +41,23 @@ def own_cpu_seconds() -> float:
     return t.user + t.system
 
 
-def threads_for(cores: int, others: float, most: int, current: int | None = None) -> int:
-    """Torch threads for `cores` cores of which other processes use `others`: the cores left,
-    rounded to the nearest, at least 1 and at most `most`. While the cores left stay within
-    STAY of `current`, it stays: the dashboard and a browser beside a run (~0.5 of a core)
-    would otherwise flip it between 1 and 2 every second."""
-    left = cores - others
-    if current is not None and abs(left - current) < STAY:
-        return max(1, min(most, current))
-    return max(1, min(most, int(left + 0.5)))
+def next_threads(current: int, most: int, idle: float, own: float) -> int:
+    """The torch thread count for the next second, from the last one's: `idle` cores of the
+    machine were idle and this process used `own` cores. One fewer when the machine was
+    saturated and the process got half a core less than its threads asked for (another
+    process took it: with two threads both then wait at every barrier for the one that was
+    descheduled); one more while a core sat idle. What others use is no signal: under
+    contention they get less than they want, and a busy process beside two threads showed
+    as half a core."""
+    if current > 1 and idle < SATURATED and own < current - SHORT:
+        return current - 1
+    if current < most and idle >= FREE:
+        return current + 1
+    return current
 
 
 class ThreadGovernor(Callback):
-    """Keeps torch's intra-op threads to the cores other processes leave free."""
+    """Keeps torch's intra-op threads to the cores the run can have (next_threads)."""
 
     def __init__(self, most: int | None = None, every: float = CHECK_EVERY) -> None:
         import torch
@@ -79,11 +86,12 @@ class ThreadGovernor(Callback):
         sample = self._sample()
         (t0, busy0, own0), (t1, busy1, own1) = self.last, sample
         self.last = sample
-        if busy0 is None or busy1 is None:
+        if busy0 is None or busy1 is None or t1 <= t0:
             return
-        others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (t1 - t0)  # in cores
+        wall = t1 - t0
+        idle = max(0.0, self.cores - (busy1 - busy0) / wall)  # in cores
         current = self.torch.get_num_threads()
-        want = threads_for(self.cores, others, self.most, current)
+        want = next_threads(current, self.most, idle, (own1 - own0) / wall)
         if want != current:
             self.torch.set_num_threads(want)
             self.changes.append((now, want))

@@ -240,8 +240,9 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
                 correct += (logits.detach().argmax(1) == yb).sum()
                 seen += len(yb)
                 images += len(yb)
+                event = StepEnd(epoch, step, value, lr)
                 for cb in callbacks:
-                    cb.on_step_end(StepEnd(epoch, step, value, lr))
+                    cb.on_step_end(event)
                 if time.perf_counter() - last_weights > WEIGHTS_EVERY:
                     last_weights = time.perf_counter()
                     w = first.detach().float().cpu().numpy().copy()

@@ -10,18 +10,17 @@ import torch
 from nnkit import cpu
 
 
-@pytest.mark.parametrize("cores, others, most, want", [
-    (2, 0.0, 2, 2), (2, 0.3, 2, 2), (2, 1.0, 2, 1), (2, 1.9, 2, 1), (2, 3.0, 2, 1),
-    (8, 2.2, 8, 6), (8, 0.0, 4, 4), (1, 0.0, 1, 1)])
-def test_threads_are_the_cores_left_at_least_one(cores, others, most, want):
-    assert cpu.threads_for(cores, others, most) == want
-
-
-@pytest.mark.parametrize("others, current, want", [
-    (0.5, 2, 2), (0.5, 1, 1),  # a browser beside the run: no flipping either way
-    (1.0, 2, 1), (0.0, 1, 2), (0.2, 1, 2)])
-def test_the_count_stays_until_the_free_cores_move_well_away(others, current, want):
-    assert cpu.threads_for(2, others, 2, current) == want
+@pytest.mark.parametrize("current, idle, own, want", [
+    (2, 0.1, 1.9, 2),  # alone: both threads get their cores
+    (2, 0.0, 1.2, 1),  # a busy process takes a core from two threads
+    (2, 0.0, 1.7, 2),  # a browser and the server beside it: a little short, kept
+    (2, 0.6, 1.0, 2),  # loading data in one thread, the other core idle: kept
+    (1, 0.0, 1.0, 1),  # one thread beside a busy process: kept
+    (1, 0.9, 1.0, 2),  # the busy process ended: a core is idle again
+    (2, 1.0, 1.0, 2)])  # never more than most
+def test_a_thread_goes_when_its_core_is_taken_and_comes_back_when_one_is_idle(
+        current, idle, own, want):
+    assert cpu.next_threads(current, 2, idle, own) == want
 
 
 def test_the_machine_busy_seconds_grow_with_work():
@@ -37,9 +36,9 @@ def test_a_busy_process_beside_the_run_takes_a_thread_and_gives_it_back():
     torch.set_num_threads(2)
     gov = cpu.ThreadGovernor(most=2)
     gov.cores, gov.last = 2, (0.0, 0.0, 0.0)
-    # (clock, the machine's busy CPU seconds, this process's), one second apart: another
-    # process takes a whole core, then half a core, then none
-    samples = iter([(1.0, 2.0, 1.0), (2.0, 3.0, 1.5), (3.0, 4.0, 2.5)])
+    # (clock, the machine's busy CPU seconds, this process's), one second apart: a busy
+    # process beside two threads (saturated, the run got 1.1 cores), then beside one, then gone
+    samples = iter([(1.0, 2.0, 1.1), (2.0, 4.0, 2.1), (3.0, 5.0, 3.1)])
     gov._sample = lambda: next(samples)
     try:
         seen = []
