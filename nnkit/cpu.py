@@ -20,7 +20,10 @@ from nnkit.events import Callback, StepEnd
 CHECK_EVERY = 1.0  # seconds between looks at the load
 FIRST_CHECK = 0.25  # seconds from the start to the first look
 SATURATED = 0.25  # idle cores below which the machine counts as saturated
-SHORT = 0.5  # cores a process's threads may fall short of before one is given up
+# Cores two threads may fall short of before one is given up. fast-cnn beside a process using
+# 0.15 / 0.25 / 0.4 of a core: two threads got 1.84 / 1.77 / 1.58 cores, and one thread was
+# slower (9-11k against 14.9k images/s) at 0.15, faster (9.5-10.2k against 8.4-9.2k) at 0.4.
+SHORT = 0.3
 FREE = 0.75  # idle cores that let the thread count grow by one
 
 
@@ -44,7 +47,7 @@ def own_cpu_seconds() -> float:
 def next_threads(current: int, most: int, idle: float, own: float) -> int:
     """The torch thread count for the next second, from the last one's: `idle` cores of the
     machine were idle and this process used `own` cores. One fewer when the machine was
-    saturated and the process got half a core less than its threads asked for (another
+    saturated and the process got SHORT of a core less than its threads asked for (another
     process took it: with two threads both then wait at every barrier for the one that was
     descheduled); one more while a core sat idle. What others use is no signal: under
     contention they get less than they want, and a busy process beside two threads showed

@@ -13,7 +13,8 @@ from nnkit import cpu
 @pytest.mark.parametrize("current, idle, own, want", [
     (2, 0.1, 1.9, 2),  # alone: both threads get their cores
     (2, 0.0, 1.2, 1),  # a busy process takes a core from two threads
-    (2, 0.0, 1.7, 2),  # a browser and the server beside it: a little short, kept
+    (2, 0.0, 1.8, 2),  # a browser and the server beside it: a little short, kept
+    (2, 0.0, 1.58, 1),  # 0.4 of a core beside it: one thread trains faster
     (2, 0.6, 1.0, 2),  # loading data in one thread, the other core idle: kept
     (1, 0.0, 1.0, 1),  # one thread beside a busy process: kept
     (1, 0.9, 1.0, 2),  # the busy process ended: a core is idle again
