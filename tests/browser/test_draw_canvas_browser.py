@@ -7,8 +7,8 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
 from harness import screenshot, wait_for_app
+from PIL import Image
 from test_draw_browser import canvas_box, prediction, seeded_server, stroke
 
 from nnkit.runs import RunStore
