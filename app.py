@@ -2,26 +2,26 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="nnkit", page_icon="🧠", layout="wide")
+st.set_page_config(page_title="nnkit", page_icon=":material/psychology:", layout="wide")
 
 pages = {
-    "nnkit": [st.Page("pages/home.py", title="Home", icon="🏠", default=True)],
+    "nnkit": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
     "Train": [
-        st.Page("pages/train.py", title="Train", icon="🏋️"),
-        st.Page("pages/runs.py", title="Runs", icon="📋"),
+        st.Page("pages/train.py", title="Train", icon=":material/fitness_center:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/list_alt:"),
     ],
     "Look inside": [
-        st.Page("pages/inspect.py", title="Inspect", icon="🔍"),
-        st.Page("pages/weights.py", title="Weights", icon="🧩"),
-        st.Page("pages/data.py", title="Data", icon="🖼️"),
+        st.Page("pages/inspect.py", title="Inspect", icon=":material/search:"),
+        st.Page("pages/weights.py", title="Weights", icon=":material/grid_view:"),
+        st.Page("pages/data.py", title="Data", icon=":material/image:"),
     ],
     "Play": [
-        st.Page("pages/draw.py", title="Draw", icon="✏️"),
-        st.Page("pages/playground.py", title="Playground", icon="🎛️"),
+        st.Page("pages/draw.py", title="Draw", icon=":material/edit:"),
+        st.Page("pages/playground.py", title="Playground", icon=":material/tune:"),
     ],
     "Experiments": [
-        st.Page("pages/experiments.py", title="Experiments", icon="🧪"),
-        st.Page("pages/catalogue.py", title="Catalogue", icon="📚"),
+        st.Page("pages/experiments.py", title="Experiments", icon=":material/science:"),
+        st.Page("pages/catalogue.py", title="Catalogue", icon=":material/menu_book:"),
     ],
 }
 st.navigation(pages).run()

@@ -112,7 +112,7 @@ def results_table(exp: Experiment, runs: dict[str, RunRecord]) -> None:
     for col, (label, rec) in zip(cols, linked):
         with col:
             link("pages/train.py", f"{label}: curves", f"{label}: run {rec.id}",
-                 icon="📈", query_params={"run": rec.id})
+                 icon=":material/trending_up:", query_params={"run": rec.id})
 
 
 def accuracy_charts(exp: Experiment, runs: dict[str, RunRecord]) -> None:
@@ -253,10 +253,11 @@ def card(number: int, exp: Experiment, records: list[RunRecord]) -> None:
         cifar_hint()
     if exp.kind == "sweep":
         link("pages/experiments.py", "Sweep it on the Experiments page", "The Experiments page "
-             "sweeps a setting over many runs and overlays their curves.", icon="🧪")
+             "sweeps a setting over many runs and overlays their curves.",
+             icon=":material/science:")
     if exp.kind == "toy":
         link("pages/playground.py", "Train one live in the Playground",
-             "The Playground trains such networks live on any toy set.", icon="🎛️")
+             "The Playground trains such networks live on any toy set.", icon=":material/tune:")
     runs = latest_runs(exp, records)
     active = any(status_of(r).split(" ")[0] in ACTIVE for r in runs.values())
     b1, b2, _ = st.columns([1, 1, 4])

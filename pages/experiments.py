@@ -94,7 +94,7 @@ for key, value in usual.items():  # also when Streamlit dropped a field it did n
 
 # --- the sweep's settings -----------------------------------------------------------------
 p1, p2 = st.columns([1, 3], vertical_alignment="center")
-p1.button("Hinton's weight-decay sweep", icon="🎓", on_click=st.session_state.update,
+p1.button("Hinton's weight-decay sweep", icon=":material/school:", on_click=st.session_state.update,
           kwargs=HINTON, help="Fill the form; nothing starts until you press Run.")
 p2.caption("LeCun's table lists 784-500-300-10 with weight decay at 98.47 %: mlp-500-300 on "
            "MNIST, SGD with a cosine schedule, weight decay 1e-6 … 1e-3 (five log-spaced "

@@ -19,16 +19,19 @@ readiness = st.empty()
 readiness.caption("Checking what this machine has ready…")
 
 st.subheader("Start here")
-st.page_link("pages/train.py", label="Train a network live", icon="🏋️")
-st.page_link("pages/inspect.py", label="Open its confusion matrix and its mistakes", icon="🔍")
-st.page_link("pages/weights.py", label="Look at what its first layer learned", icon="🧩")
-st.page_link("pages/draw.py", label="Draw a digit for it to read", icon="✏️")
+st.page_link("pages/train.py", label="Train a network live", icon=":material/fitness_center:")
+st.page_link("pages/inspect.py", label="Open its confusion matrix and its mistakes",
+             icon=":material/search:")
+st.page_link("pages/weights.py", label="Look at what its first layer learned",
+             icon=":material/grid_view:")
+st.page_link("pages/draw.py", label="Draw a digit for it to read", icon=":material/edit:")
 st.page_link("pages/experiments.py", label="Sweep a hyperparameter with replicates",
-             icon="🧪")
-st.page_link("pages/catalogue.py", label="Rerun the course's experiments", icon="📚")
+             icon=":material/science:")
+st.page_link("pages/catalogue.py", label="Rerun the course's experiments",
+             icon=":material/menu_book:")
 st.page_link("pages/playground.py", label="Watch decision boundaries on 2-D toy sets",
-             icon="🎛️")
-st.page_link("pages/runs.py", label="Compare and manage runs", icon="📋")
+             icon=":material/tune:")
+st.page_link("pages/runs.py", label="Compare and manage runs", icon=":material/list_alt:")
 st.caption(f"Runs and checkpoints live in {paths.home()}; datasets in {paths.data_dir()}.")
 
 # Imported and checked before the placeholder is replaced: entering its container clears it,

@@ -39,7 +39,7 @@ def explain_missing(run: RunRecord) -> None:
     if run.status in ACTIVE or (live is not None and live.active):
         st.info(f"**{run.name}** is still {run.status}: its test results appear here when it "
                 "ends. Watch it learn on the Train page.")
-        st.page_link("pages/train.py", label="Train page", icon="🏋️")
+        st.page_link("pages/train.py", label="Train page", icon=":material/fitness_center:")
     elif run.status == "diverged":
         st.error(f"**{run.name}** diverged, so it has no test results. {run.message}")
     elif run.status == "failed":

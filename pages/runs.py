@@ -104,7 +104,8 @@ runs = ui.list_runs()
 if not runs:
     st.info("No runs yet. Train a network and it shows up here, with its curves, "
             "its checkpoint and its metrics to download.")
-    st.page_link("pages/train.py", label="Train your first network", icon="🏋️")
+    st.page_link("pages/train.py", label="Train your first network",
+                 icon=":material/fitness_center:")
     st.stop()
 
 # --- filters ----------------------------------------------------------------------------

@@ -496,10 +496,11 @@ with view:
         with tail:
             n1, n2, n3, n4 = st.columns(4)
             q = {"run": run_id}
-            n1.page_link("pages/inspect.py", label="Inspect this run", icon="🔍",
+            n1.page_link("pages/inspect.py", label="Inspect this run", icon=":material/search:",
                          query_params=q)
-            n2.page_link("pages/weights.py", label="See its weights", icon="🧩", query_params=q)
+            n2.page_link("pages/weights.py", label="See its weights", icon=":material/grid_view:",
+                         query_params=q)
             if datainfo.DATASETS[rec.config.dataset].input_shape == (1, 28, 28):
-                n3.page_link("pages/draw.py", label="Draw digits for it", icon="✏️",
+                n3.page_link("pages/draw.py", label="Draw digits for it", icon=":material/edit:",
                              query_params=q)
-            n4.page_link("pages/runs.py", label="All runs", icon="📋")
+            n4.page_link("pages/runs.py", label="All runs", icon=":material/list_alt:")

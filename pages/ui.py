@@ -122,7 +122,7 @@ def choose_run(key: str, empty_message: str) -> RunRecord:
     runs = list_runs()
     if not runs:
         st.info(empty_message)
-        st.page_link("pages/train.py", label="Train a network", icon="🏋️")
+        st.page_link("pages/train.py", label="Train a network", icon=":material/fitness_center:")
         st.stop()
     wanted = st.query_params.get("run")
     if wanted and wanted not in {r.id for r in runs}:
