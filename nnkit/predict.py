@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import torch
 from torch import nn
 
-from nnkit import data
+from nnkit import data, ood
 from nnkit.config import RunConfig
 from nnkit.preprocess import Preprocessed, naive_resize, preprocess_drawing
 from nnkit.runner import load_model
@@ -64,6 +64,18 @@ class Predictor:
     def probs(self, image28: np.ndarray) -> np.ndarray:
         """Class probabilities (num_classes,) for one model-ready 28x28 image."""
         return predict(self.model, image28)
+
+    def familiarity_index(self, train_uint8, test_uint8) -> ood.FeatureIndex:
+        """What this model's training digits look like to it, calibrated on test digits (25k
+        images through the model: once per run, on every thread torch has)."""
+        with torch.inference_mode():
+            return ood.index_for(self.model, train_uint8, test_uint8, self.mean, self.std,
+                                 self.normalize)
+
+    def familiarity(self, index: ood.FeatureIndex, image28: np.ndarray) -> ood.Familiarity:
+        """Does this model-ready drawing look like the digits the model learned from?"""
+        with torch.inference_mode(), one_thread():
+            return index.check(image28)
 
 
 @contextlib.contextmanager

@@ -244,3 +244,27 @@ def render_on_canvas(
     g = np.asarray(im)  # (canvas_size, canvas_size) uint8
     alpha = np.full_like(g, 255)  # the canvas paints its black background, so alpha is 255
     return np.stack([g, g, g, alpha], axis=-1)  # (canvas_size, canvas_size, 4)
+
+
+def render_strokes(strokes, canvas_size: int = 280, size: float = 0.7,
+                   offset: tuple[int, int] = (0, 0), width: int = 20,
+                   jitter: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Mouse strokes as the canvas draws them: RGBA uint8 (canvas_size, canvas_size, 4), white
+    round-capped lines on black. Each stroke is a list of (x, y) points in [0, 1], scaled to
+    size * canvas_size px around the centre plus offset (x, y) px; jitter adds a hand's
+    wobble (px, normal)."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    img = Image.new("L", (canvas_size, canvas_size), 0)
+    pen = ImageDraw.Draw(img)
+    side = size * canvas_size
+    x0, y0 = (canvas_size - side) / 2 + offset[0], (canvas_size - side) / 2 + offset[1]
+    for stroke in strokes:
+        pts = [(x0 + x * side + rng.normal(0, jitter), y0 + y * side + rng.normal(0, jitter))
+               for x, y in stroke]
+        pen.line(pts, fill=255, width=width, joint="curve")
+        for px, py in (pts[0], pts[-1]):  # round caps, as the canvas's brush
+            pen.ellipse([px - width / 2, py - width / 2, px + width / 2, py + width / 2], fill=255)
+    grey = np.asarray(img)
+    return np.dstack([grey, grey, grey, np.full_like(grey, 255)])

@@ -10,7 +10,7 @@ import streamlit as st
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
-from nnkit import data, predict
+from nnkit import data, ood, predict
 from nnkit.predict import Predictor
 from nnkit.preprocess import Preprocessed, naive_resize, preprocess_drawing
 from nnkit.runs import RunRecord, StoreError
@@ -40,6 +40,26 @@ def training_images(dataset: str) -> tuple[predict.PixelIndex, np.ndarray, np.nd
     x, y = data.load_split(dataset, train=True)
     images = x[:, 0].numpy()
     return predict.PixelIndex(images), images, y.numpy()
+
+
+@st.cache_resource(show_spinner="Learning what this run's training digits look like to it…",
+                   max_entries=4)
+def familiarity_index(run_id: str, checkpoint_stamp: float, dataset: str) -> ood.FeatureIndex:
+    """The run's features of its training digits, calibrated on held-out test digits (~2 s)."""
+    _, train, _ = training_images(dataset)
+    test, _ = data.load_split(dataset, train=False)
+    return load_predictor(run_id, checkpoint_stamp).familiarity_index(train, test[:, 0].numpy())
+
+
+def familiarity(p: Predictor, image28: np.ndarray) -> ood.Familiarity | None:
+    """How much the drawing looks like the run's training digits; None without the data."""
+    path = store.checkpoint_path(p.run_id)
+    try:
+        index = familiarity_index(p.run_id, path.stat().st_mtime if path.exists() else 0.0,
+                                  p.dataset)
+    except data.DataError:
+        return None
+    return p.familiarity(index, image28)
 
 
 def thumb(img: np.ndarray, side: int = THUMB) -> np.ndarray:
@@ -195,9 +215,23 @@ with verdict_col:
     top = int(np.argmax(probs))
     label, confidence = primary.classes[top], float(probs[top])
     reasons = predict.doubts(pre, confidence)
-    big_label(label, sure=not reasons)
+    known = familiarity(primary, pre.model_input)
+    strange = known is not None and known.unfamiliar
+    big_label(label, sure=not reasons and not strange)
     st.markdown(f"Prediction: **{label}** · confidence {ui.pct(confidence, 1)} · "
                 f"by {primary.name}")
+    if strange:
+        st.warning(f"This doesn't look like a digit the network knows. Its best guess is "
+                   f"**{label}** ({ui.pct(confidence, 1)}), but a network trained on ten "
+                   "digits has no answer for “none of these”: its confidence says nothing here.")
+    if known is not None:
+        nearest = "nearest" if ood.K == 1 else f"{ood.K}th nearest"
+        st.caption(f"Likeness to its training digits: {known.score:.3f}, the distance (1 − "
+                   f"cosine) from the drawing to the {nearest} of {ood.TRAIN_IMAGES:,} "
+                   "training digits in the network's own features (the input of its last "
+                   f"layer). Real test digits: typically {known.typical:.3f}, and "
+                   f"{ood.KEEP:.0%} of them at most {known.threshold:.3f}"
+                   + (" — this drawing is beyond that." if strange else "."))
     if reasons:
         st.warning(f"Not sure: {'; '.join(reasons)}. Its best guess is **{label}** "
                    f"({ui.pct(confidence, 1)}).")

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from nnkit import data, paths, predict
 from nnkit.config import RunConfig
 from nnkit.predict import Predictor
-from nnkit.preprocess import render_on_canvas
+from nnkit.preprocess import render_on_canvas, render_strokes
 from nnkit.runner import run_and_store
 from nnkit.runs import RunStore
 
@@ -91,6 +91,7 @@ def test_a_drawn_digit_is_classified_with_every_view(seeded, test_images, monkey
         page = texts(at)
         assert f"Prediction: **{labels[i]}** · confidence" in page
         assert "Not sure" not in page
+        assert "doesn't look like a digit" not in page and "Likeness to its training" in page
         bars = at.get("plotly_chart")
         assert len(bars) == 1
         for header in ("What the network sees", "Where the network looked", "Nearest training"):
@@ -117,8 +118,8 @@ def test_nonsense_is_declined_politely(seeded, monkeypatch, name, grey, reason):
     draw(monkeypatch, np.dstack([grey, grey, grey, np.full_like(grey, 255)]))
     at = open_draw()
     assert not at.exception, at.exception
-    [warning] = at.warning
-    assert "Not sure" in warning.value and reason in warning.value and "%" in warning.value
+    [warning] = [w for w in at.warning if "Not sure" in w.value]  # beside "not a digit"
+    assert reason in warning.value and "%" in warning.value
 
 
 def test_a_scribble_never_raises(seeded, monkeypatch):
@@ -210,3 +211,17 @@ def test_a_link_with_a_run_classifies_with_that_run(seeded, test_images, monkeyp
     assert "by the linked run" in texts(at)
     at.multiselect[0].set_value([first.id, second]).run()  # a choice after the link holds
     assert at.multiselect[0].value == [first.id, second]
+
+
+STAR = [[(0.5 + 0.4 * np.cos(np.radians(-90 + 144 * i)),
+          0.5 + 0.4 * np.sin(np.radians(-90 + 144 * i))) for i in range(6)]]  # one stroke
+
+
+def test_a_star_is_no_digit_the_network_knows_and_the_page_says_why(seeded, monkeypatch):
+    draw(monkeypatch, render_strokes(STAR))
+    at = open_draw()
+    assert not at.exception, at.exception
+    page = texts(at)
+    assert "This doesn't look like a digit the network knows" in page
+    assert "Prediction: **" in page and len(at.get("plotly_chart")) == 1  # still its guess
+    assert "this drawing is beyond that" in page

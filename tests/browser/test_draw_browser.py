@@ -113,3 +113,30 @@ def test_draw_a_one_then_clear_and_draw_a_zero(seeded_server, page):
     page.mouse.move(5, 5)
     wait_for_app(page)
     screenshot(page, "draw-not-sure")
+
+
+NOT_A_DIGIT = "This doesn't look like a digit the network knows"
+
+
+def test_a_star_is_called_no_digit_and_a_one_is_not(seeded_server, page):
+    page.goto(f"{seeded_server.url}/draw")
+    wait_for_app(page)
+    box = canvas_box(page)
+    cx, top, h = box["x"] + box["width"] / 2, box["y"], box["height"]
+    stroke(page, [(cx + 8, top + 0.15 * h), (cx, top + 0.5 * h), (cx - 6, top + 0.85 * h)])
+    prediction(page, 1)
+    page.get_by_text("Likeness to its training digits").wait_for()
+    assert page.get_by_text(NOT_A_DIGIT).count() == 0
+
+    clear(page)
+    box = canvas_box(page)
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 0.38 * box["width"]
+    star = [(cx + r * math.cos(math.radians(-90 + 144 * i)),
+             cy + r * math.sin(math.radians(-90 + 144 * i))) for i in range(6)]
+    stroke(page, star)  # one stroke, as a hand draws a five-pointed star
+    page.get_by_text(NOT_A_DIGIT).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"Prediction: \w+ · confidence")).wait_for()  # still its guess
+    page.get_by_text("this drawing is beyond that").wait_for()
+    page.mouse.move(5, 5)
+    wait_for_app(page)
+    screenshot(page, "draw-star")
