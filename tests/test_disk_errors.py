@@ -45,8 +45,17 @@ def store(tmp_path):
     return RunStore(tmp_path / "runs.sqlite")
 
 
-def test_describe_names_a_full_disk_an_unwritable_folder_and_nothing_else(tmp_path):
-    free = diskerrors.free_mb(tmp_path)
+def test_describe_names_a_full_disk_an_unwritable_folder_and_nothing_else(tmp_path,
+                                                                          monkeypatch):
+    # the real free space moves while the suite writes; the words are checked against a fixed one
+    asked = []
+    real_usage = diskerrors.shutil.disk_usage
+
+    def usage(path):
+        asked.append(Path(path))
+        return real_usage(path)._replace(free=1234 << 20)
+    monkeypatch.setattr(diskerrors.shutil, "disk_usage", usage)
+    free = 1234
     assert diskerrors.describe(ENOSPC, tmp_path) == (
         f"the disk is full ({free} MB free in {tmp_path})")
     assert diskerrors.describe(TORCH_FULL, tmp_path).startswith("the disk is full (")
@@ -69,7 +78,9 @@ def test_describe_names_a_full_disk_an_unwritable_folder_and_nothing_else(tmp_pa
     for other in (ValueError("bad"), RuntimeError("CUDA error"), OSError(errno.EIO, "I/O"),
                   sqlite3.OperationalError("database is locked")):
         assert diskerrors.describe(other, tmp_path) is None
-    assert diskerrors.free_mb(tmp_path / "not" / "yet") == free  # its nearest existing parent
+    asked.clear()
+    assert diskerrors.free_mb(tmp_path / "not" / "yet") == free
+    assert asked == [tmp_path]  # its nearest existing parent
 
 
 @pytest.mark.parametrize("error", [TORCH_FULL, ENOSPC], ids=["torch-zip-writer", "enospc"])
