@@ -18,8 +18,8 @@ import json
 
 from nnkit import data
 from nnkit.config import RunConfig
-from nnkit.events import Callback, EpochEnd
-from nnkit.train import train
+from nnkit.training.events import Callback, EpochEnd
+from nnkit.training.loop import train
 
 CONFIGS = {
     "fast-cnn": RunConfig(),  # AdamW 1e-2, wd 1e-4, one-cycle over 1 epoch, batch 64

@@ -2,7 +2,7 @@
 
 Both sides do the same work: K networks of one preset (default 15 x mlp-64-64), seeds 0..K-1,
 Adam 1e-3, batch 128, one epoch, then the full test evaluation of each. "One after another" is
-nnkit's own train() per seed; "at once" is nnkit.batched.train_batched, which gives every
+nnkit's own train() per seed; "at once" is nnkit.training.batched.train_batched, which gives every
 member the init and batch order train() would. The ratio of seconds is printed (the bar is
 >= 2x on a 2-core CPU), with the per-member test accuracy (mean, sample std) of both.
 
@@ -20,14 +20,14 @@ import argparse
 import json
 import time
 
-import nnkit  # noqa: F401 - first: its OpenMP settings must be in place before torch loads
 import numpy as np
 import torch
 
+import nnkit  # noqa: F401 - first: its OpenMP settings must be in place before torch loads
 from nnkit import data, device
-from nnkit.batched import train_batched
 from nnkit.config import RunConfig
-from nnkit.train import train
+from nnkit.training.batched import train_batched
+from nnkit.training.loop import train
 
 
 def summary(accs: list[float]) -> tuple[float, float]:

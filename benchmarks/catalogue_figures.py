@@ -3,7 +3,7 @@
     python benchmarks/catalogue_figures.py [--keys keras-mlp lenet5-like overfitting]
                                            [--device auto] [--epochs N] [--threads N]
 
-Each experiment's runs train through nnkit.train.train on the full MNIST (as the Catalogue
+Each experiment's runs train through nnkit.training.loop.train on the full MNIST (as the Catalogue
 page would queue them). One line per epoch, then ours beside the report's figure; the last line
 is one JSON object. --epochs shortens every run (a quick check, not a figure).
 """
@@ -21,9 +21,9 @@ import json
 import torch
 
 from nnkit import catalogue
-from nnkit.events import Callback, EpochEnd
-from nnkit.runner import load_bundle_for
-from nnkit.train import train
+from nnkit.training.events import Callback, EpochEnd
+from nnkit.training.loop import train
+from nnkit.training.runner import load_bundle_for
 
 DEFAULT_KEYS = ("keras-mlp", "lenet5-like", "overfitting")
 

@@ -26,11 +26,11 @@ import torch
 
 from nnkit import data, paths
 from nnkit.config import RunConfig
-from nnkit.events import Callback, EpochEnd
 from nnkit.predict import Predictor
 from nnkit.preprocess import render_on_canvas
-from nnkit.runner import run_and_store
 from nnkit.runs import RunStore
+from nnkit.training.events import Callback, EpochEnd
+from nnkit.training.runner import run_and_store
 
 ACCURACY_BAR = 0.97  # (a), through preprocess_drawing
 LATENCY_BAR_MS = 50.0  # median preprocess + predict of one drawing

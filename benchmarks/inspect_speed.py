@@ -33,8 +33,8 @@ import torch  # noqa: E402
 
 from nnkit import data, inspect, metrics, models, paths, plots  # noqa: E402
 from nnkit.config import RunConfig  # noqa: E402
-from nnkit.runner import load_model, run_and_store  # noqa: E402
 from nnkit.runs import RunStore  # noqa: E402
+from nnkit.training.runner import load_model, run_and_store  # noqa: E402
 
 BAR_MS = 1000.0
 MLP = RunConfig(model="mlp-500-300", train_subset=10000, epochs=1, optimizer="sgd", lr=0.05,

@@ -8,6 +8,6 @@ import os as _os
 # a barrier (GOMP_SPINCOUNT: 100,000 spins, about a millisecond), then sleep. Unbounded
 # spinning (ACTIVE) stalls when the CPU is shared; sleeping at once (PASSIVE alone) left ~40 %
 # of a quiet 2-core CPU idle. The thread count follows the load as the run goes
-# (nnkit/cpu.py). Set either variable yourself to override.
+# (nnkit/training/cpu.py). Set either variable yourself to override.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _os.environ.setdefault("GOMP_SPINCOUNT", "100000")

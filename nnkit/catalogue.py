@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from nnkit.config import RunConfig
 from nnkit.models import ConvBlock, ModelSpec
-from nnkit.palindrome import DEFAULT_LENGTHS
+from nnkit.training.palindrome import DEFAULT_LENGTHS
 
 KINDS = ("train", "sweep", "palindrome", "numpy-vs-torch", "toy")
 PLAIN_SGD = {"optimizer": "sgd", "momentum": 0.0, "weight_decay": 0.0, "schedule": "none"}

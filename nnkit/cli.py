@@ -10,8 +10,8 @@ from dataclasses import fields
 
 from nnkit import data, models, paths
 from nnkit.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, RunConfig, validate
-from nnkit.events import Callback, EpochEnd, RunEnd, RunStart
 from nnkit.runs import RunStore, StoreError
+from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_STOPPED = 0, 1, 2, 3, 4
 
@@ -89,7 +89,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(args) -> int:
-    from nnkit.runner import run_and_store
+    from nnkit.training.runner import run_and_store
 
     try:
         cfg = config_from_args(args)
@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("run_id")
     rs.set_defaults(func=cmd_runs_show)
     try:
-        from nnkit import sweep
+        from nnkit.training import sweep
 
         sweep.add_cli(sub)
     except ImportError:

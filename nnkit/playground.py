@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnkit import models, palindrome, toy
+from nnkit import models, toy
 from nnkit.config import OPTIMIZERS
+from nnkit.training import palindrome
 
 MULTI_CLASS = ("spiral", "gaussians")  # the toy sets that take a number of classes
 COLORS = ("#2563eb", "#dc2626", "#16a34a", "#f59e0b", "#9333ea", "#0891b2", "#db2777",

@@ -15,8 +15,8 @@ from torch import nn
 from nnkit import data, ood
 from nnkit.config import RunConfig
 from nnkit.preprocess import Preprocessed, naive_resize, preprocess_drawing
-from nnkit.runner import load_model
 from nnkit.runs import RunRecord, RunStore, StoreError
+from nnkit.training.runner import load_model
 
 FIRST_RUN = RunConfig()  # what the Draw page offers to train when no run can classify yet
 GREY_28 = (1, 28, 28)  # the input shape a drawing is turned into

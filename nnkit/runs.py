@@ -17,7 +17,7 @@ import numpy as np
 
 from nnkit import diskerrors, paths
 from nnkit.config import RunConfig
-from nnkit.events import EpochEnd, RunEnd
+from nnkit.training.events import EpochEnd, RunEnd
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

@@ -10,8 +10,8 @@ from streamlit.errors import StreamlitPageNotFoundError
 from nnkit import catalogue, cifar_files, data, paths, playground, plots, toy
 from nnkit.catalogue import Experiment
 from nnkit.config import RunConfig
-from nnkit.runner import load_model
 from nnkit.runs import RunRecord, StoreError
+from nnkit.training.runner import load_model
 from pages import ui
 
 ACTIVE = ("queued", "loading", "running", "paused")

@@ -7,9 +7,10 @@ import time
 import pandas as pd
 import streamlit as st
 
-from nnkit import data, models, plots, sweep
+from nnkit import data, models, plots
 from nnkit.config import OPTIMIZERS, SCHEDULES, ConfigError, RunConfig
 from nnkit.runs import RunRecord
+from nnkit.training import sweep
 from pages import ui
 
 SOURCES = ("A preset", "A saved run")

@@ -7,8 +7,14 @@ import streamlit as st
 
 from nnkit import models, toy
 from nnkit.config import OPTIMIZERS
-from nnkit.playground import (MULTI_CLASS, PlaygroundConfig, ToyTrainer, boundary_figure,
-                              check_config, curve_figure)
+from nnkit.playground import (
+    MULTI_CLASS,
+    PlaygroundConfig,
+    ToyTrainer,
+    boundary_figure,
+    check_config,
+    curve_figure,
+)
 from pages import ui
 
 RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)

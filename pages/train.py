@@ -18,7 +18,7 @@ from nnkit.config import (
     to_query,
     validate,
 )
-from nnkit.manager import POLICY  # none of these imports torch (~3 s of CPU to import)
+from nnkit.jobs.manager import POLICY  # none of these imports torch (~3 s of CPU to import)
 from nnkit.runs import RunRecord
 from pages import charts, ui
 

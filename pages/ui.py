@@ -7,7 +7,7 @@ import functools
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from nnkit.manager import RunManager
+from nnkit.jobs.manager import RunManager
 from nnkit.runs import RunRecord, RunStore, StoreError
 
 

@@ -7,8 +7,8 @@ import streamlit as st
 import torch
 
 from nnkit import data, inspect, paths, plots
-from nnkit.runner import load_model
 from nnkit.runs import RunRecord, StoreError
+from nnkit.training.runner import load_model
 from pages import ui
 
 SNAPSHOT = "first_layer_e"  # per-epoch first-layer copies: <run>/first_layer_eNNN.npz

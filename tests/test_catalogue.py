@@ -8,10 +8,10 @@ import torch
 
 from nnkit import catalogue, data, models
 from nnkit.config import validate
-from nnkit.numpy_engine import torch_state
-from nnkit.numpy_mlp import NumpyMLP
-from nnkit.palindrome import accuracy_vs_length
-from nnkit.train import train
+from nnkit.training.loop import train
+from nnkit.training.numpy_engine import torch_state
+from nnkit.training.numpy_mlp import NumpyMLP
+from nnkit.training.palindrome import accuracy_vs_length
 
 RUNS = [pytest.param(exp, label, cfg, id=f"{exp.key}/{label}")
         for exp in catalogue.EXPERIMENTS.values() for label, cfg in exp.runs]

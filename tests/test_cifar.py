@@ -20,8 +20,8 @@ from torchvision.datasets.utils import check_integrity
 
 from nnkit import cifar_files, data, inspect, paths
 from nnkit.config import RunConfig
-from nnkit.runner import run_and_store
 from nnkit.runs import RunStore
+from nnkit.training.runner import run_and_store
 
 N_TRAIN, N_TEST = 24, 8  # images; the training ones spread over 5 batches
 FILES = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from nnkit import models, paths
 from nnkit.codegen import model_code, script
 from nnkit.config import RunConfig

@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from nnkit import cpu
+from nnkit.training import cpu
 
 
 @pytest.mark.parametrize("current, idle, own, want", [

@@ -21,8 +21,8 @@ from helpers import tiny_bundle
 from nnkit import cli, diskerrors, runs
 from nnkit.config import RunConfig
 from nnkit.models import ModelSpec
-from nnkit.runner import run_and_store
 from nnkit.runs import DiskError, RunStore
+from nnkit.training.runner import run_and_store
 
 CFG = RunConfig(dataset="mnist", model="custom", spec=ModelSpec("mlp", (16,)), optimizer="adam",
                 lr=1e-2, batch_size=32, epochs=2, schedule="none", device="cpu")

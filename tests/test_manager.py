@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nnkit.config import RunConfig
-from nnkit.manager import RunManager
+from nnkit.jobs.manager import RunManager
 from nnkit.runs import DiskError, RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,7 +149,7 @@ def test_a_killed_app_loses_no_run_its_training_process_stops_and_saves_it(store
     app = subprocess.Popen([sys.executable, "-c", (
         "import sys, time\n"
         "from nnkit.config import RunConfig\n"
-        "from nnkit.manager import RunManager\n"
+        "from nnkit.jobs.manager import RunManager\n"
         "from nnkit.runs import RunStore\n"
         f"cfg = RunConfig.from_json({LONG.to_json()!r})\n"
         "mgr = RunManager(RunStore())\n"

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nnkit import numpy_mlp
-from nnkit.control import RunControl
-from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
-from nnkit.numpy_mlp import NumpyMLP, evaluate, train_numpy_mlp
+from nnkit.training import numpy_mlp
+from nnkit.training.control import RunControl
+from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.numpy_mlp import NumpyMLP, evaluate, train_numpy_mlp
 
 SIZES = [5, 7, 6, 4]  # input, two hidden layers, classes
 BATCH = 9
@@ -244,5 +244,5 @@ def test_an_error_ends_the_run_as_failed():
 
 
 def test_engine_does_not_import_torch():
-    code = "import sys, nnkit.numpy_mlp; assert 'torch' not in sys.modules"
+    code = "import sys, nnkit.training.numpy_mlp; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

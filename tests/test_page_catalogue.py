@@ -11,7 +11,6 @@ from apptest import button, open_page, rerun_until, texts
 from nnkit import catalogue
 from nnkit.runs import RunStore
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -18,8 +18,8 @@ from nnkit import data, paths, predict
 from nnkit.config import RunConfig
 from nnkit.predict import Predictor
 from nnkit.preprocess import render_on_canvas, render_strokes
-from nnkit.runner import run_and_store
 from nnkit.runs import RunStore
+from nnkit.training.runner import run_and_store
 
 REAL_DATA = paths.data_dir()  # read at import, before any fixture moves NNKIT_HOME/NNKIT_DATA
 PAGE = ROOT / "pages" / "draw.py"

@@ -13,8 +13,8 @@ from apptest import button, open_page, texts
 
 from nnkit import data, metrics, paths, plots
 from nnkit.config import RunConfig
-from nnkit.runner import run_and_store
 from nnkit.runs import RunStore
+from nnkit.training.runner import run_and_store
 
 REAL_DATA = paths.data_dir()  # read at import, before any test moves NNKIT_DATA
 CNN = RunConfig(train_subset=3000, epochs=1)

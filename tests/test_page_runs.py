@@ -15,8 +15,8 @@ if str(ROOT) not in sys.path:
 from apptest import button, open_page, texts  # noqa: E402
 
 from nnkit.config import RunConfig  # noqa: E402
-from nnkit.runner import run_and_store  # noqa: E402
 from nnkit.runs import RunStore  # noqa: E402
+from nnkit.training.runner import run_and_store  # noqa: E402
 
 TINY = RunConfig(dataset="moons", model="mlp-64-64", epochs=2, device="cpu")
 

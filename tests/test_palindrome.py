@@ -1,7 +1,12 @@
 import pytest
 import torch
 
-from nnkit.palindrome import PalindromeRNN, accuracy_vs_length, make_palindromes, train_palindrome
+from nnkit.training.palindrome import (
+    PalindromeRNN,
+    accuracy_vs_length,
+    make_palindromes,
+    train_palindrome,
+)
 
 N = 200  # sequences per generated set
 

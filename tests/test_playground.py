@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from nnkit.config import OPTIMIZERS
-from nnkit.playground import (PalindromeSweep, PlaygroundConfig, ToyTrainer, boundary_figure,
-                              check_config, curve_figure, grid_probabilities)
+from nnkit.playground import (
+    PalindromeSweep,
+    PlaygroundConfig,
+    ToyTrainer,
+    boundary_figure,
+    check_config,
+    curve_figure,
+    grid_probabilities,
+)
 
 MOONS_BAR = 0.9  # test accuracy the moons net must pass
 MOONS_SECONDS = 10.0  # "a couple of seconds" on an idle core; 5x headroom for a loaded CI box

@@ -20,10 +20,10 @@ from helpers import tiny_bundle
 
 from nnkit import data, paths
 from nnkit.config import RunConfig
-from nnkit.events import EpochEnd, RunEnd
 from nnkit.models import ModelSpec
-from nnkit.runner import load_model, run_and_store
 from nnkit.runs import CHECKPOINT_FORMAT, RunStore, StoreError, load_checkpoint_file
+from nnkit.training.events import EpochEnd, RunEnd
+from nnkit.training.runner import load_model, run_and_store
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -139,7 +139,7 @@ sys.path.insert(0, {tests!r})
 from helpers import tiny_bundle
 from nnkit.config import RunConfig
 from nnkit.models import ModelSpec
-from nnkit.runner import run_and_store
+from nnkit.training.runner import run_and_store
 from nnkit.runs import RunStore
 
 cfg = RunConfig(dataset="mnist", model="custom", spec=ModelSpec("mlp", (16,)), optimizer="adam",

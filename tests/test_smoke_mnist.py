@@ -6,8 +6,8 @@ import pytest
 
 from nnkit import data, paths
 from nnkit.config import RunConfig
-from nnkit.runner import load_model, run_and_store
 from nnkit.runs import RunStore
+from nnkit.training.runner import load_model, run_and_store
 
 pytestmark = pytest.mark.smoke
 

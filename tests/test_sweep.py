@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from nnkit import batched, sweep
 from nnkit.config import ConfigError, RunConfig
-from nnkit.control import RunControl
 from nnkit.models import ConvBlock, ModelSpec
-from nnkit.runner import load_bundle_for, load_model
 from nnkit.runs import RunStore
-from nnkit.train import train
+from nnkit.training import batched, sweep
+from nnkit.training.control import RunControl
+from nnkit.training.loop import train
+from nnkit.training.runner import load_bundle_for, load_model
 
 TINY = RunConfig(dataset="mnist", model="mlp-64-64", epochs=3, batch_size=32, device="cpu")
 ATOL = 1e-5  # float32 sums in another order (vmap) after a few dozen steps

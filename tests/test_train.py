@@ -13,10 +13,10 @@ from helpers import tiny_bundle
 
 from nnkit import metrics
 from nnkit.config import RunConfig
-from nnkit.control import RunControl
-from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
 from nnkit.models import ConvBlock, ModelSpec
-from nnkit.train import Evaluation, TrainingFailed, evaluate, finished_message, train
+from nnkit.training.control import RunControl
+from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.loop import Evaluation, TrainingFailed, evaluate, finished_message, train
 
 N_TRAIN, N_TEST, CLASSES = 256, 128, 3
 BATCH = 32
@@ -226,7 +226,7 @@ def test_evaluate_full_matches_reference_confusion(bundle):
 
 
 def test_evaluate_in_batches_equals_whole(bundle, monkeypatch):
-    import nnkit.train as train_module
+    import nnkit.training.loop as train_module
 
     model = train(BASE.with_changes(epochs=1, lr=1e-3), bundle).model
     whole = evaluate(model, bundle.test_x, bundle.test_y, bundle, full=True)
@@ -321,7 +321,7 @@ def test_chance_level_is_the_commonest_label_share(per_class, correct, learned):
 
 
 def test_a_cpu_run_has_its_threads_governed_after_every_step(bundle, monkeypatch):
-    from nnkit import cpu
+    from nnkit.training import cpu
 
     ticks = []
 

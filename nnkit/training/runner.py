@@ -13,10 +13,10 @@ from torch import nn
 
 from nnkit import data, models
 from nnkit.config import RunConfig, check
-from nnkit.control import RunControl
-from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
 from nnkit.runs import RunStore, StoreError
-from nnkit.train import TrainingFailed, TrainResult, train
+from nnkit.training.control import RunControl
+from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.loop import TrainingFailed, TrainResult, train
 
 
 class StoreWriter(Callback):

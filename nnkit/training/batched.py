@@ -28,14 +28,23 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from nnkit import cpu, metrics, models
 from nnkit import device as devices
+from nnkit import metrics, models
 from nnkit.config import RunConfig, check
-from nnkit.control import RunControl, StopTraining
 from nnkit.data import DataBundle
-from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
-from nnkit.train import (EVAL_BATCH, Evaluation, TrainResult, failed, on_device_or_cpu,
-                         divergence_message, make_optimizer, make_scheduler)
+from nnkit.training import cpu
+from nnkit.training.control import RunControl, StopTraining
+from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.loop import (
+    EVAL_BATCH,
+    Evaluation,
+    TrainResult,
+    divergence_message,
+    failed,
+    make_optimizer,
+    make_scheduler,
+    on_device_or_cpu,
+)
 
 PER_MEMBER = ("lr", "weight_decay", "seed")  # what members of one batch may differ in
 

@@ -1,6 +1,6 @@
 """One process-wide run manager: a queue, a training process, and live progress to read.
 
-Runs train one at a time in a separate process (`nnkit.worker`), so the trainer and the
+Runs train one at a time in a separate process (`nnkit.jobs.worker`), so the trainer and the
 dashboard's server do not share one interpreter lock. The manager sends it commands, and a
 reader thread turns its events into LiveRun objects (guarded by a lock) that pages read copies
 of. Nothing here calls Streamlit. Everything also goes to the store, so a reload or a restart
@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from nnkit.config import RunConfig, check
-from nnkit.control import RunControl
-from nnkit.events import EpochEnd, RunEnd
+from nnkit.jobs.worker import SHUTDOWN_REASON, decode_array
 from nnkit.runs import RunStore, StoreError
-from nnkit.worker import SHUTDOWN_REASON, decode_array
+from nnkit.training.control import RunControl
+from nnkit.training.events import EpochEnd, RunEnd
 
 POLICY = "one run trains at a time; runs started meanwhile wait in a queue, in order"
 IDLE_SECONDS = 600.0  # a training process idle this long exits (NNKIT_WORKER_IDLE overrides)
@@ -88,11 +88,11 @@ class _Worker:
     """One training process, and a thread that hands each of its events to on_event."""
 
     def __init__(self, store: RunStore, on_event) -> None:
-        root = str(Path(__file__).resolve().parents[1])
+        root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nnkit.worker", "--store", str(store.path),
+            [sys.executable, "-m", "nnkit.jobs.worker", "--store", str(store.path),
              "--runs-dir", str(store.runs_dir)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", env=env,
             start_new_session=True)  # Ctrl+C reaches the app, which then stops it cleanly

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 
-from nnkit.events import Callback, StepEnd
+from nnkit.training.events import Callback, StepEnd
 
 CHECK_EVERY = 1.0  # seconds between looks at the load
 FIRST_CHECK = 0.25  # seconds from the start to the first look

@@ -12,13 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnkit import cpu, metrics, models
 from nnkit import device as devices
+from nnkit import metrics, models
 from nnkit.config import RunConfig, check
-from nnkit.control import RunControl, StopTraining
 from nnkit.data import DataBundle
-from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
 from nnkit.runs import StoreError
+from nnkit.training import cpu
+from nnkit.training.control import RunControl, StopTraining
+from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
 
 EVAL_BATCH = 1000
 SAFE_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-2, "rmsprop": 1e-3}  # rates that train here
@@ -146,7 +147,7 @@ def train(cfg: RunConfig, bundle: DataBundle, callbacks: Sequence[Callback] = ()
     check(cfg)
     device, notice = devices.pick(cfg.device)
     if cfg.model_spec().engine == "numpy":
-        from nnkit.numpy_engine import train_numpy
+        from nnkit.training.numpy_engine import train_numpy
 
         return train_numpy(cfg, bundle, callbacks, control, run_id)
     control = control or RunControl()

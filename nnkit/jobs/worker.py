@@ -9,7 +9,7 @@ learned, and the process exits.
 Training in its own process keeps the trainer and the dashboard's server off one interpreter
 lock: on 2 cores a run in a server thread trained at about half its headless speed.
 
-    python -m nnkit.worker --store PATH --runs-dir DIR
+    python -m nnkit.jobs.worker --store PATH --runs-dir DIR
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
 
 SHUTDOWN_REASON = "stopped because the app shut down"
 SEND_EVERY = 0.25  # seconds between batches of step losses sent to the app
@@ -119,8 +119,8 @@ def train_one(store, run_id: str, control, emit: Emitter, unsaved: dict[str, dic
     """Train one stored run; the last event about it is always 'end', sent once it is saved
     (or, if the store cannot be written, once its ending is in unsaved to be written later)."""
     from nnkit import data, diskerrors
-    from nnkit.runner import load_bundle_for, run_and_store
     from nnkit.runs import StoreError
+    from nnkit.training.runner import load_bundle_for, run_and_store
 
     def end(status: str, message: str, **more) -> None:
         emit("end", run_id=run_id, status=status, message=message, **more)
@@ -165,9 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout = sys.stderr
     emit = Emitter(events)
 
-    from nnkit import device, runner  # noqa: F401  (torch: imported before the first run)
-    from nnkit.control import RunControl
+    from nnkit import device
     from nnkit.runs import RunStore
+    from nnkit.training import runner  # noqa: F401  (torch: imported before the first run)
+    from nnkit.training.control import RunControl
 
     device.pick("auto")  # the first CUDA query is slow; pay it while nothing waits
     store = RunStore(args.store, args.runs_dir)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from nnkit.control import RunControl, StopTraining
-from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.control import RunControl, StopTraining
+from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
 
 ACTIVATIONS = ("sigmoid", "relu")
 INIT_STD = 0.1  # std of the Gaussian the weights are drawn from

@@ -14,11 +14,11 @@ import torch
 
 from nnkit import models
 from nnkit.config import RunConfig
-from nnkit.control import RunControl
 from nnkit.data import DataBundle
-from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
-from nnkit.numpy_mlp import NumpyMLP, train_numpy_mlp
-from nnkit.train import Evaluation, TrainResult
+from nnkit.training.control import RunControl
+from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.loop import Evaluation, TrainResult
+from nnkit.training.numpy_mlp import NumpyMLP, train_numpy_mlp
 
 
 def torch_state(spec: models.ModelSpec, state: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:

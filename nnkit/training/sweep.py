@@ -1,6 +1,6 @@
 """Sweeps: one setting at several values, each trained several times (replicates), every member
 an ordinary stored run. Members that differ only in lr, weight decay or seed train at once
-(nnkit.batched); the others one after another.
+(nnkit.training.batched); the others one after another.
 
 The varied settings (PARAMS): weight_decay, lr, batch_size, epochs, train_subset, dropout, and
 hidden: the width of the first hidden dense layer, later layers keeping their proportions
@@ -16,13 +16,14 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from nnkit import batched, data, models
+from nnkit import data, models
 from nnkit.config import ConfigError, RunConfig, check
-from nnkit.control import RunControl
-from nnkit.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
-from nnkit.runner import StoreWriter, load_bundle_for, save_result
 from nnkit.runs import RunStore
-from nnkit.train import TrainingFailed, TrainResult, train
+from nnkit.training import batched
+from nnkit.training.control import RunControl
+from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.loop import TrainingFailed, TrainResult, train
+from nnkit.training.runner import StoreWriter, load_bundle_for, save_result
 
 PARAMS = {"weight_decay": "Weight decay", "lr": "Learning rate", "batch_size": "Batch size",
           "epochs": "Epochs", "train_subset": "Training images", "dropout": "Dropout",
