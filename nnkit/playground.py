@@ -1,9 +1,11 @@
 """Small experiments trained in a background thread and watched live.
 
 ToyTrainer trains an MLP on a 2-D toy set and, about every half second, stores the model's
-class probabilities over a grid of the plane; PalindromeSweep trains the palindrome RNN one
-length after another. Each thread writes only to its own lock-guarded fields; readers get
-copies. Nothing here calls Streamlit.
+class probabilities over a grid of the plane. It is the one training that stays in the
+server's process: a toy net trains in about a second, less than the queue's training process
+takes to start. Each session has one (a new one stops the old), and it stops itself when the
+page watching it has not asked for it in ORPHAN_SECONDS (the tab was closed). The thread
+writes only to its own lock-guarded fields; readers get copies. Nothing here calls Streamlit.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from nnkit.config import OPTIMIZERS
 from nnkit.training import palindrome
 
 MULTI_CLASS = ("spiral", "gaussians")  # the toy sets that take a number of classes
+ORPHAN_SECONDS = 60.0  # a trainer no page has looked at for this long stops itself
 COLORS = ("#2563eb", "#dc2626", "#16a34a", "#f59e0b", "#9333ea", "#0891b2", "#db2777",
           "#65a30d")  # one per class
 
@@ -119,6 +122,7 @@ class ToyTrainer:
         self.xx, self.yy, self.points = toy.decision_grid(self.bounds, cfg.resolution)
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._seen = time.monotonic()  # the last time a page asked for it
         self._thread: threading.Thread | None = None
         self._latest: Snapshot | None = None
         self._curve: list[tuple[int, float, float, float]] = []  # (step, loss, train, test)
@@ -126,8 +130,9 @@ class ToyTrainer:
 
     # --- what readers call ---------------------------------------------------------------
     def latest(self) -> Snapshot | None:
-        """The most recent snapshot (None before the first)."""
+        """The most recent snapshot (None before the first); a page asking keeps it alive."""
         with self._lock:
+            self._seen = time.monotonic()
             return self._latest
 
     def curve(self) -> list[tuple[int, float, float, float]]:
@@ -216,6 +221,10 @@ class ToyTrainer:
                 return "diverged", (f"the loss became {value} at step {step}: the learning "
                                     f"rate {cfg.lr:g} is too high for {cfg.optimizer}")
             loss_sum, count = loss_sum + value, count + 1
+            with self._lock:
+                orphaned = time.monotonic() - self._seen > ORPHAN_SECONDS
+            if orphaned:
+                return "stopped", f"stopped after {step} steps: no page was watching it"
             stopping = self._stop.is_set()
             if (time.perf_counter() - last >= cfg.snapshot_seconds or step == cfg.steps
                     or stopping):
@@ -269,52 +278,6 @@ def _tint(hex_color: str, strength: float) -> str:
     rgb = [int(hex_color[i:i + 2], 16) for i in (1, 3, 5)]
     mixed = [round(255 + strength * (c - 255)) for c in rgb]
     return "#" + "".join(f"{c:02x}" for c in mixed)
-
-
-class PalindromeSweep:
-    """palindrome.train_palindrome over lengths, one after another, in a background thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._results: list[dict] = []
-        self._lengths: tuple[int, ...] = ()
-        self._status, self._message = "idle", ""  # idle | running | finished | failed
-
-    def start(self, lengths, **train_kwargs) -> bool:
-        """Start a sweep; False (and nothing happens) while one is running."""
-        with self._lock:
-            if self._status == "running":
-                return False
-            self._results, self._lengths = [], tuple(int(n) for n in lengths)
-            self._status, self._message = "running", ""
-        self._thread = threading.Thread(target=self._run, args=(self._lengths, train_kwargs),
-                                        name="nnkit-palindrome", daemon=True)
-        self._thread.start()
-        return True
-
-    def _run(self, lengths: tuple[int, ...], train_kwargs: dict) -> None:
-        try:
-            for length in lengths:  # accuracy_vs_length, one length at a time for progress
-                result = palindrome.accuracy_vs_length([length], **train_kwargs)[0]
-                with self._lock:
-                    self._results.append(result)
-            status, message = "finished", f"trained {len(lengths)} lengths"
-        except Exception as e:  # noqa: BLE001
-            status, message = "failed", f"{type(e).__name__}: {e}"
-        with self._lock:
-            self._status, self._message = status, message
-
-    def state(self) -> tuple[str, str, list[dict], tuple[int, ...]]:
-        """(status, message, results so far, lengths asked for)."""
-        with self._lock:
-            return self._status, self._message, list(self._results), self._lengths
-
-    def join(self, timeout: float | None = None) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
 
 
 def accuracy_length_figure(results: list[dict], lengths=()) -> go.Figure:

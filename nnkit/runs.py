@@ -33,6 +33,12 @@ CREATE TABLE IF NOT EXISTS epochs (
     val_loss REAL, val_accuracy REAL, test_loss REAL, test_accuracy REAL,
     images_per_second REAL, seconds REAL, PRIMARY KEY (run_id, epoch)
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, created REAL NOT NULL,
+    updated REAL NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
+    spec TEXT NOT NULL DEFAULT '{}', runs TEXT NOT NULL DEFAULT '[]',
+    result TEXT NOT NULL DEFAULT '{}', pid INTEGER
+);
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL, loss REAL, lr REAL,
     PRIMARY KEY (run_id, step)
@@ -66,6 +72,36 @@ def _writing(folder: Path, tmp: Path | None = None):
         if message is None:
             raise
         raise DiskError(message) from e
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job of several runs (a sweep, a Catalogue experiment) or of none (the palindrome
+    study): its settings as data, its member runs, and what it found."""
+
+    id: str
+    kind: str  # sweep | experiment | palindrome
+    name: str
+    created: float
+    updated: float
+    status: str
+    message: str
+    spec: dict
+    runs: list[str]
+    result: dict
+    pid: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+JOB_JSON = ("spec", "runs", "result")
+
+
+def new_id(now: float) -> str:
+    """A sortable unique id: local time and six random hex digits."""
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + "-" + uuid.uuid4().hex[:6]
 
 
 @dataclass(frozen=True)
@@ -136,7 +172,7 @@ class RunStore:
                    group: str = "") -> str:
         """Record a new run and return its id."""
         now = time.time()
-        run_id = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + "-" + uuid.uuid4().hex[:6]
+        run_id = new_id(now)
         name = name or f"{cfg.model} on {cfg.dataset}"
         with self._connect() as db:
             db.execute("INSERT INTO runs (id, name, created, updated, config, dataset, model, "
@@ -186,6 +222,10 @@ class RunStore:
     def delete(self, run_id: str) -> None:
         """Remove a run, its metrics and its files."""
         with self._connect() as db:
+            for row in db.execute("SELECT id, runs FROM jobs WHERE runs LIKE ?",
+                                  (f'%"{run_id}"%',)).fetchall():
+                runs = [r for r in json.loads(row["runs"]) if r != run_id]
+                db.execute("UPDATE jobs SET runs = ? WHERE id = ?", (json.dumps(runs), row["id"]))
             for table, col in (("steps", "run_id"), ("epochs", "run_id"), ("runs", "id")):
                 db.execute(f"DELETE FROM {table} WHERE {col} = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
@@ -194,13 +234,68 @@ class RunStore:
         """Mark runs left active by a process that is gone as 'interrupted'; return their ids."""
         with self._connect() as db:
             rows = db.execute(f"SELECT id, pid FROM runs WHERE status IN {ACTIVE}").fetchall()
+            jobs = db.execute(f"SELECT id, pid FROM jobs WHERE status IN {ACTIVE}").fetchall()
         lost = [r["id"] for r in rows if not _pid_alive(r["pid"])]
         for run_id in lost:
             has = self.checkpoint_path(run_id).exists()
             self.update(run_id, status="interrupted",
                         message="the process training it ended before it finished; "
                         + ("its last checkpoint is usable" if has else "no checkpoint was saved"))
+        for job in jobs:
+            if not _pid_alive(job["pid"]):
+                self.update_job(job["id"], status="interrupted",
+                                message="the app ended before the job finished; what its runs "
+                                "learned is kept")
         return lost
+
+    # --- jobs -----------------------------------------------------------------------
+    def create_job(self, kind: str, name: str, spec: dict, runs: list[str] = (),
+                   status: str = "queued") -> str:
+        """Record a job (its settings and member runs as JSON) and return its id."""
+        now = time.time()
+        job_id = "job-" + new_id(now)
+        with self._connect() as db:
+            db.execute("INSERT INTO jobs (id, kind, name, created, updated, status, spec, runs, "
+                       "pid) VALUES (?,?,?,?,?,?,?,?,?)",
+                       (job_id, kind, name, now, now, status, json.dumps(spec),
+                        json.dumps(list(runs)), os.getpid()))
+        return job_id
+
+    def update_job(self, job_id: str, **values) -> None:
+        """Set columns of a job (spec, runs and result as Python values)."""
+        values = {k: json.dumps(v) if k in JOB_JSON else v for k, v in values.items()}
+        cols = ", ".join(f"{k} = ?" for k in values)
+        with self._connect() as db:
+            db.execute(f"UPDATE jobs SET {cols}, updated = ? WHERE id = ?",
+                       (*values.values(), time.time(), job_id))
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """One job, or None."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return self._job(row) if row else None
+
+    def list_jobs(self, kind: str | None = None) -> list[JobRecord]:
+        """Jobs, newest first (of one kind if given)."""
+        q, args = "SELECT * FROM jobs", ()
+        if kind:
+            q, args = q + " WHERE kind = ?", (kind,)
+        with self._connect() as db:
+            rows = db.execute(q + " ORDER BY created DESC, id DESC", args).fetchall()
+        return [self._job(r) for r in rows]
+
+    def job_dir(self, job_id: str) -> Path:
+        """Files of a job that has no runs of its own (the palindrome study's models)."""
+        return self.runs_dir / job_id
+
+    def _job(self, row: sqlite3.Row) -> JobRecord:
+        d = dict(row)
+        try:
+            for key in JOB_JSON:
+                d[key] = json.loads(d[key])
+        except ValueError as e:
+            raise StoreError(f"{self.path}: job {d['id']} has unreadable {key} ({e})") from None
+        return JobRecord(**d)
 
     # --- metrics ----------------------------------------------------------------------
     def add_epoch(self, run_id: str, e: EpochEnd) -> None:

@@ -10,6 +10,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from nnkit import catalogue, cifar_files, data, paths, playground, plots, toy
 from nnkit.catalogue import Experiment
 from nnkit.config import RunConfig
+from nnkit.jobs.manager import POLICY
 from nnkit.runs import RunRecord, StoreError
 from nnkit.training.runner import load_model
 from pages import ui
@@ -20,16 +21,11 @@ CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 st.title("Catalogue")
 st.markdown(
     "Every experiment of the seed assignments, ready to run again. **Run** queues an "
-    "experiment's runs (they train one at a time, in the background); when they finish, the "
-    "card shows our figure beside the one the report got. Each run opens live on the Train page."
+    "experiment's runs as one job (runs that differ only in learning rate, weight decay or seed "
+    "train at once); when they finish, the card shows our figure beside the one the report "
+    f"got. Each run opens live on the Train page. The queue: {POLICY}."
 )
 mgr, store = ui.manager(), ui.store()
-
-
-@st.cache_resource(show_spinner=False)
-def palindrome_sweep() -> playground.PalindromeSweep:
-    """One palindrome sweep per process; its thread never calls Streamlit."""
-    return playground.PalindromeSweep()
 
 
 def link(page: str, label: str, hint: str, **kwargs) -> None:
@@ -66,10 +62,8 @@ def latest_runs(exp: Experiment, records: list[RunRecord]) -> dict[str, RunRecor
 
 
 def submit(exp: Experiment) -> None:
-    """Queue every run of the experiment."""
-    for label, cfg in exp.runs:
-        run_id = mgr.submit(cfg, name=exp.run_name(label))
-        store.update(run_id, group_name=exp.group)
+    """Queue the experiment's runs as one job (runs that can train at once do)."""
+    mgr.submit_group(exp.title, exp.group, [(exp.run_name(label), cfg) for label, cfg in exp.runs])
 
 
 def stop(exp: Experiment) -> None:
@@ -177,49 +171,76 @@ def live_results(exp: Experiment) -> None:
     results(exp, records)
 
 
+def study(exp: Experiment) -> tuple[str, str, list[dict], list[int], str]:
+    """The newest palindrome study: (job id, status, results, lengths, a line of progress);
+    live from the queue while it trains here, else from the store."""
+    jobs = mgr.jobs("palindrome")
+    if jobs:
+        job = jobs[-1]
+        lengths = list(job.settings.get("lengths", ()))
+        if job.active:
+            ahead = mgr.queue_position(job.id)
+            line = (f"waiting: {ahead} job{'s' * (ahead != 1)} ahead" if ahead > 0 else
+                    f"training length {job.current} · epoch {job.epoch}/"
+                    f"{job.settings.get('epochs')} · {len(job.results)}/{len(lengths)} done"
+                    if job.current else "starting")
+            return job.id, job.status, job.results, lengths, line
+    stored = store.list_jobs("palindrome")
+    if not stored:
+        return "", "idle", [], [], ""
+    rec = stored[0]
+    return (rec.id, rec.status, rec.result.get("results", []),
+            list(rec.result.get("lengths", rec.spec.get("lengths", ()))), rec.message)
+
+
 def palindrome_card(exp: Experiment) -> None:
-    """The RNN sweep: trained in this process's background thread, plotted as it goes."""
-    sweep, settings = palindrome_sweep(), dict(exp.settings)
+    """The RNN study: one job in the queue, plotted as each length ends."""
+    settings = dict(exp.settings)
     lengths = settings.pop("lengths")
-    status, _, _, _ = sweep.state()
-    if st.button("Run", key=f"run_{exp.key}", type="primary", disabled=status == "running"):
-        sweep.start(lengths, **settings)
+    job_id, status, _, _, _ = study(exp)
+    active = status in ACTIVE
+    b1, b2, _ = st.columns([1, 1, 4])
+    b1.button("Run" if status == "idle" else "Run again", key=f"run_{exp.key}",
+              type="primary", disabled=active, on_click=mgr.submit_study,
+              args=(exp.title, dict(exp.settings)))
+    if active:
+        b2.button("Stop", key=f"stop_{exp.key}", on_click=mgr.stop_job, args=(job_id,),
+                  help="The length training now keeps its epochs; the others do not start.")
     st.caption(f"Lengths {', '.join(map(str, lengths))}; "
                + ", ".join(f"{k} {v}" for k, v in settings.items())
-               + ". Trains here in a background thread, not in the run queue.")
-    if sweep.state()[0] == "running":
-        live_palindrome(sweep)
+               + f". Trains in the training process: {POLICY}.")
+    if active:
+        live_palindrome(exp)
     else:
-        palindrome_view(sweep)
+        palindrome_view(exp)
 
 
-def palindrome_view(sweep: playground.PalindromeSweep) -> None:
-    """The sweep's progress, its accuracy-against-length figure and table."""
-    status, message, done, lengths = sweep.state()
+def palindrome_view(exp: Experiment) -> None:
+    """The study's progress, its accuracy-against-length figure and table."""
+    _, status, done, lengths, line = study(exp)
     if status == "idle":
         return
-    if status == "running":
-        st.progress(len(done) / max(1, len(lengths)),
-                    text=f"training length {lengths[len(done)] if len(done) < len(lengths) else ''}"
-                         f" · {len(done)}/{len(lengths)} done")
-    elif status == "failed":
-        st.error(message)
+    if status in ACTIVE:
+        st.progress(len(done) / max(1, len(lengths)), text=line)
+    elif status in ("failed", "interrupted"):
+        st.error(f"The study {status}: {line}")
     else:
-        st.caption(f"{status}: {message}")
+        st.caption(f"{status}: {line}")
     if done:
         st.plotly_chart(playground.accuracy_length_figure(done, lengths), key="palindrome_acc")
         st.dataframe(pd.DataFrame([{"length": r["length"],
                                     "our test accuracy": ui.pct(r["test_accuracy"]),
+                                    "epochs": len(r["epochs"]),
                                     "seconds": round(r["seconds"], 1)} for r in done]),
                      hide_index=True)
 
 
 @st.fragment(run_every=1.0)
-def live_palindrome(sweep: playground.PalindromeSweep) -> None:
-    """palindrome_view(), redrawn every second while the sweep trains."""
-    if sweep.state()[0] != "running":
+def live_palindrome(exp: Experiment) -> None:
+    """palindrome_view(), redrawn every second while the study trains."""
+    if study(exp)[1] not in ACTIVE:
         st.rerun()
-    palindrome_view(sweep)
+    palindrome_view(exp)
 
 
 def cifar_hint() -> None:

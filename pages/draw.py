@@ -11,6 +11,7 @@ from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from nnkit import data, ood, predict
+from nnkit.jobs.manager import POLICY
 from nnkit.predict import Predictor
 from nnkit.preprocess import Preprocessed, naive_resize, preprocess_drawing
 from nnkit.runs import RunRecord, StoreError
@@ -159,6 +160,7 @@ def offer_training() -> None:
     if st.button("Train the fast-cnn default (about 15 s)", type="primary"):
         st.session_state.draw_training = mgr.submit(predict.FIRST_RUN)
         st.rerun()
+    st.caption(f"It trains in the training process: {POLICY}.")
 
 
 # Everything above the canvas sits in one container: what it holds changes (runs removed,

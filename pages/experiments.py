@@ -9,6 +9,7 @@ import streamlit as st
 
 from nnkit import data, models, plots
 from nnkit.config import OPTIMIZERS, SCHEDULES, ConfigError, RunConfig
+from nnkit.jobs.manager import POLICY
 from nnkit.runs import RunRecord
 from nnkit.training import sweep
 from pages import ui
@@ -48,12 +49,6 @@ def copy_run_config() -> None:
                                 exp_bs=int(c.batch_size), exp_epochs=int(c.epochs))
 
 
-@st.cache_resource(show_spinner=False)
-def jobs() -> list[sweep.SweepJob]:
-    """Sweeps started in this process, oldest last (shared by every session)."""
-    return []
-
-
 def results(result: sweep.SweepResult, dataset: str, key: str) -> None:
     """The error-bar chart and the table of a sweep's finished members."""
     agg = result.aggregate()
@@ -77,7 +72,7 @@ def results(result: sweep.SweepResult, dataset: str, key: str) -> None:
 st.title("Experiments")
 st.caption("Vary one setting, train every value a few times with different seeds, and see how "
            "much of a difference is real. Every member is an ordinary run on the Runs page.")
-store = ui.store()
+store, mgr = ui.store(), ui.manager()
 runs = ui.list_runs()
 
 defaults = {"exp_source": SOURCES[0], "exp_dataset": "mnist", "exp_model": "mlp-64-64",
@@ -167,58 +162,84 @@ try:
 except (ConfigError, models.SpecError) as e:
     problem, spec = str(e), None
 
-running = next((j for j in reversed(jobs()) if j.active), None)
+training = [j for j in mgr.jobs("sweep") if j.active]  # every session's, oldest first
 if problem:
     st.error(problem)
 else:
     st.info(f"**{len(values)} values × {replicates} replicates = {n_runs} runs**, "
             f"{', '.join(f'{x:g}' for x in values)} · trains {sweep.describe_plan(spec)} · "
             f"about **{ui.duration(sweep.estimate_seconds(spec))}** on a 2-core CPU.")
-if st.button("Run", type="primary", disabled=bool(problem) or running is not None,
-             help="One sweep trains at a time." if running else None):
-    running = sweep.SweepJob(spec, store).start()
-    jobs().append(running)
-    st.session_state.exp_follow = running.spec.name  # show its results once it ends
+if st.button("Run", type="primary", disabled=bool(problem),
+             help=f"Queues the sweep: {POLICY}."):
+    job_id = mgr.submit_sweep(spec)
+    training.append(mgr.job(job_id))
+    st.session_state.exp_follow = training[-1].name  # show its results once it ends
+st.caption(f"In the training process, like every run: {POLICY}.")
 
 
-# --- the sweep training now -----------------------------------------------------------------
+def member_rows(job_id: str) -> tuple[str, list[dict]]:
+    """The sweep's param and, per member, its value, replicate and live progress."""
+    rec = store.get_job(job_id)
+    rows = []
+    for run_id, value, replicate in rec.spec["members"] if rec else []:
+        live = mgr.live(run_id)
+        if live is None:
+            continue
+        frac = (live.step / live.total_steps if live.total_steps
+                else float(not live.active))
+        acc = live.end.test_accuracy if live.end else (
+            live.history[-1].test_accuracy if live.history else None)
+        rows.append({"run_id": run_id, "value": value, "replicate": replicate,
+                     "status": live.status, "epoch": f"{live.epoch}/{live.config.epochs}",
+                     "progress": frac, "test acc": acc})
+    return (rec.spec["param"] if rec else ""), rows
+
+
+# --- the sweeps training now ----------------------------------------------------------------
 @st.fragment(run_every=1.0)
-def live(job: sweep.SweepJob) -> None:
+def live(job_id: str) -> None:
     """Progress of every member, and the results so far, redrawn every second."""
-    if not job.active:
+    job = mgr.job(job_id)
+    if job is None or not job.active:
         st.rerun()  # once: the whole page, without the timer
-    snap = job.snapshot()
-    frac = [p.step / p.total_steps if p.total_steps else float(p.status != "queued")
-            for p in snap]
-    done, elapsed = sum(frac) / len(frac), time.time() - job.started
+    param, rows = member_rows(job_id)
+    if not rows:
+        return
+    done, elapsed = sum(r["progress"] for r in rows) / len(rows), time.time() - job.created
     left = elapsed / done * (1 - done) if done > 0.02 else None
-    finished = sum(p.status == "finished" for p in snap)
-    st.progress(min(1.0, done), text=f"{job.spec.name} · {finished}/{len(snap)} finished · "
-                f"{ui.duration(elapsed)} elapsed · {ui.duration(left)} left")
-    st.button("Stop", on_click=job.stop, key="exp_stop_button",
+    finished = sum(r["status"] == "finished" for r in rows)
+    ahead = mgr.queue_position(job_id)
+    where = (f"waiting: {ahead} job{'s' * (ahead != 1)} ahead" if ahead > 0
+             else f"{ui.duration(elapsed)} elapsed · {ui.duration(left)} left")
+    st.progress(min(1.0, done), text=f"{job.name} · {finished}/{len(rows)} finished · {where}")
+    st.button("Stop", on_click=mgr.stop_job, args=(job_id,), key=f"exp_stop_{job_id}",
               help="Members training now stop and keep what they learned; finished ones stay.")
     st.dataframe(pd.DataFrame([{
-        job.spec.param: f"{p.value:g}", "replicate": p.replicate + 1, "status": p.status,
-        "epoch": f"{p.epoch}/{p.epochs}", "progress": f,
-        "test acc": float("nan") if p.test_accuracy is None else p.test_accuracy}
-        for p, f in zip(snap, frac)]), hide_index=True, key="exp_members", placeholder="-",
+        param: f"{r['value']:g}", "replicate": r["replicate"] + 1, "status": r["status"],
+        "epoch": r["epoch"], "progress": r["progress"],
+        "test acc": float("nan") if r["test acc"] is None else r["test acc"]}
+        for r in rows]), hide_index=True, key=f"exp_members_{job_id}", placeholder="-",
         column_config={"progress": st.column_config.ProgressColumn(min_value=0, max_value=1),
                        "test acc": st.column_config.NumberColumn(format="percent")})
-    partial = [sweep.MemberResult(p.index, p.value, p.replicate, p.run_id, p.status,
-                                  p.test_accuracy) for p in snap]
-    results(sweep.SweepResult(job.spec.name, job.spec.param, partial, False, elapsed),
-            job.spec.base.dataset, "exp_live")
+    partial = [sweep.MemberResult(i, r["value"], r["replicate"], r["run_id"], r["status"],
+                                  r["test acc"]) for i, r in enumerate(rows)]
+    cfg = mgr.live(rows[0]["run_id"]).config
+    results(sweep.SweepResult(job.name, param, partial, False, elapsed), cfg.dataset,
+            f"exp_live_{job_id}")
 
 
-if running is not None:
+if training:
     st.subheader("Training")
-    live(running)
-elif jobs() and jobs()[-1].error:
-    st.error(f"The sweep {jobs()[-1].spec.name} broke: {jobs()[-1].error}")
+    for job in training:
+        with st.container(border=len(training) > 1):
+            live(job.id)
+ended = [j for j in mgr.jobs("sweep") if not j.active]
+if ended and ended[-1].status == "failed":
+    st.error(f"The sweep {ended[-1].name} broke: {ended[-1].message}")
 
 # --- stored sweeps -----------------------------------------------------------------------
 st.subheader("Results")
-groups = [g for g in sweep.stored_sweeps(store) if running is None or g != running.spec.name]
+groups = [g for g in sweep.stored_sweeps(store) if g not in {j.name for j in training}]
 if not groups:
     st.info("No finished sweep yet. Press **Run** above: results appear here.")
 else:

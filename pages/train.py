@@ -398,7 +398,7 @@ def live_progress(run_id: str) -> None:
     if live.status == "queued":
         ahead = mgr.queue_position(run_id)
         if ahead > 0:
-            queue_notice(f"Queued: {ahead} run(s) ahead of it.", mgr.active_ids()[0])
+            queue_notice(f"Queued: {ahead} job(s) ahead of it.", mgr.active_ids()[0])
         else:
             st.info("Queued: it starts next.")
         return
@@ -463,7 +463,7 @@ with top:
         st.warning(f"Run {gone} is not in the store: it was deleted, or the link is wrong.")
     others = mgr.active_ids()
     if run_id is None and others:  # someone else's runs: the queue this tab's run joins
-        queue_notice(f"{len(others)} run(s) queued or training already.", others[0])
+        queue_notice(f"{len(mgr.active_jobs())} job(s) queued or training already.", others[0])
     if run_id is not None and not st.session_state.get("show_form"):
         st.button("Set up another run", on_click=show_form, args=(True,),
                   help="Opens the form again" + (f". {POLICY}." if training else "."))

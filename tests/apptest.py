@@ -14,9 +14,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # pages import `from pages import ui`
 
 
-def open_page(page: str, query: dict[str, str] | None = None, timeout: float = 60) -> AppTest:
-    """app.py switched to pages/<page>.py, run once, with fresh process-wide resources."""
-    st.cache_resource.clear()
+def open_page(page: str, query: dict[str, str] | None = None, timeout: float = 60,
+              reload: bool = False) -> AppTest:
+    """app.py switched to pages/<page>.py, run once, with fresh process-wide resources; or,
+    with reload, as a new session of the same server (a reload, a second tab): the run store
+    and the job queue stay."""
+    if not reload:
+        st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
     for key, value in (query or {}).items():
         at.query_params[key] = value
@@ -33,12 +37,14 @@ def button(at: AppTest, label: str):
 
 
 def texts(at: AppTest) -> str:
-    """Everything the page says in markdown, alerts, captions and metrics, as one string."""
+    """Everything the page says in markdown, alerts, captions, metrics and progress bars, as one
+    string."""
     parts = []
     for kind in ("markdown", "success", "info", "warning", "error", "caption", "subheader",
                  "title"):
         parts += [str(e.value) for e in getattr(at, kind)]
     parts += [f"{m.label}: {m.value}" for m in at.metric]
+    parts += [e.proto.text for e in at.get("progress")]
     return "\n".join(parts)
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
 
 import pytest
+import streamlit as st
 from apptest import button, open_page, rerun_until, texts
 
 from nnkit import catalogue
@@ -60,15 +63,63 @@ def test_moons_experiment_runs_in_the_queue_and_shows_both_boundaries():
         assert f"run={runs[exp.run_name(label)].id}" in queries
 
 
-def test_palindrome_sweep_runs_in_its_thread_and_plots_accuracy(monkeypatch):
+def test_the_palindrome_study_trains_in_the_queue_and_plots_accuracy(monkeypatch):
     small = dataclasses.replace(catalogue.experiment("palindrome"), settings=(
         ("lengths", (3, 4)), ("epochs", 1), ("n_train", 128), ("n_test", 32)))
     monkeypatch.setitem(catalogue.EXPERIMENTS, "palindrome", small)
     at = open_page("catalogue")
     at.button(key="run_palindrome").click().run()
-    at = rerun_until(at, lambda a: "finished: trained 2 lengths" in texts(a))
+    at = rerun_until(at, lambda a: "finished: 2 lengths trained" in texts(a))
     [fig] = [c for c in _charts(at) if "palindrome length" in c["layout"]["title"]["text"]]
     assert fig["data"][0]["x"] == [3, 4]
+    (job,) = RunStore().list_jobs("palindrome")
+    assert job.pid != os.getpid()  # the training process trained it
+    at = open_page("catalogue", reload=True)  # the result stays after a reload
+    assert "finished: 2 lengths trained" in texts(at)
+
+
+def test_the_palindrome_study_stops_from_the_page_and_on_shutdown(monkeypatch):
+    long = dataclasses.replace(catalogue.experiment("palindrome"), settings=(
+        ("lengths", (3, 4)), ("epochs", 10_000), ("n_train", 256), ("n_test", 32)))
+    monkeypatch.setitem(catalogue.EXPERIMENTS, "palindrome", long)
+    at = open_page("catalogue")
+    at.button(key="run_palindrome").click().run()
+    at = rerun_until(at, lambda a: re.search(r"training length 3 · epoch [1-9]", texts(a)))
+    at = open_page("catalogue", reload=True)
+    at.button(key="stop_palindrome").click().run()
+    at = rerun_until(at, lambda a: "stopped: stopped by the user after 1 of 2" in texts(a))
+    store = RunStore()
+    (job,) = store.list_jobs("palindrome")
+    assert (store.job_dir(job.id) / "length_3.pt").exists()
+    at.button(key="run_palindrome").click().run()  # again, and the server shuts down
+    rerun_until(at, lambda a: "training length 3 · epoch" in texts(a))
+    st.cache_resource.clear()
+    newest = store.list_jobs("palindrome")[0]
+    assert newest.status == "stopped" and "app shut down" in newest.message
+
+
+def test_a_catalogue_experiment_is_one_job_that_survives_a_reload_and_stops(monkeypatch):
+    exp = catalogue.experiment("moons")
+    long = dataclasses.replace(exp, runs=tuple(
+        (label, cfg.with_changes(epochs=1000, toy_size=20000)) for label, cfg in exp.runs))
+    monkeypatch.setitem(catalogue.EXPERIMENTS, "moons", long)
+    at = open_page("catalogue")
+    at.button(key="run_moons").click().run()
+    store = RunStore()
+    rerun_until(at, lambda a: any(r.epochs_done for r in store.list()), timeout=60)
+    (job,) = store.list_jobs("experiment")
+    assert sorted(store.get(r).name for r in job.runs) == sorted(
+        exp.run_name(label) for label, _ in exp.runs)
+    at = open_page("catalogue", reload=True)
+    at.button(key="stop_moons").click().run()
+    at = rerun_until(at, lambda a: a.button(key="run_moons").label == "Run again"
+                     and not a.button(key="run_moons").disabled, timeout=60)
+    runs = [store.get(r) for r in job.runs]
+    assert {r.status for r in runs} == {"stopped"}
+    trained = [r for r in runs if r.epochs_done]  # the NumPy run; PyTorch's never started
+    assert trained and all(store.checkpoint_path(r.id).exists() for r in trained)
+    assert all(r.pid != os.getpid() for r in trained)  # the training process trained it
+    assert store.get_job(job.id).status == "stopped"
 
 
 def test_playground_starts_and_finishes_under_apptest():

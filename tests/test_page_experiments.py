@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
+import streamlit as st
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -100,7 +102,34 @@ def test_stop_keeps_the_finished_members_and_the_live_view_shows_every_member(nn
     assert "Training" in texts(at)
     members = next(d.value for d in at.dataframe if "replicate" in d.value.columns)
     assert list(members["batch_size"]) == ["64", "64", "128", "128"]
+    store = RunStore()
+    rerun_until(at, lambda a: any(r.status == "running" for r in store.list()), timeout=60)
+    at = open_page("experiments", reload=True)  # a reload: the sweep goes on, still shown
+    assert "Training" in texts(at)
     button(at, "Stop").click().run()
     at = rerun_until(at, lambda a: "Sweep ended: 4 runs" in texts(a), timeout=120)
-    statuses = [r.status for r in RunStore().list()]
+    runs = store.list()
+    statuses = [r.status for r in runs]
     assert statuses.count("stopped") >= 2 and set(statuses) <= {"stopped", "finished"}
+    trained = [r for r in runs if r.epochs_done]
+    assert trained and all(store.checkpoint_path(r.id).exists() for r in trained)
+    assert all(r.pid != os.getpid() for r in trained)  # trained in the training process
+
+
+def test_a_sweep_ends_as_stopped_when_the_server_shuts_down(nnkit_home):
+    at = open_page("experiments")
+    at.selectbox(key="exp_dataset").set_value("moons").run()
+    at.number_input(key="exp_epochs").set_value(300)
+    at.radio(key="exp_kind").set_value("list").run()
+    at.text_input(key="exp_values_text").set_value("0.0001, 0.01")
+    at.number_input(key="exp_replicates").set_value(1).run()
+    button(at, "Run").click().run()
+    store = RunStore()
+    rerun_until(at, lambda a: any(r.epochs_done for r in store.list()), timeout=60)
+    st.cache_resource.clear()  # what a server shutting down does: the queue stops its jobs
+    until_ended = [store.get(r.id) for r in store.list()]
+    assert {r.status for r in until_ended} == {"stopped"}
+    assert all("app shut down" in r.message for r in until_ended)
+    assert all(store.checkpoint_path(r.id).exists() for r in until_ended)
+    (job,) = store.list_jobs("sweep")
+    assert job.status == "stopped" and job.spec["values"] == [0.0001, 0.01]

@@ -95,7 +95,7 @@ def test_the_form_folds_away_while_its_run_trains_and_comes_back_to_queue_anothe
     second = next(r for r in RunStore().list() if r.id != first.id)
     assert second.status == "queued" and second.config.epochs == 2
     assert not any(s.label == "Dataset" for s in at.selectbox)  # folded again, on the new run
-    assert "Queued: 1 run(s) ahead" in texts(at)
+    assert "Queued: 1 job(s) ahead" in texts(at)
     [watch] = [p for p in at.get("page_link") if "training now" in p.proto.label]
     assert first.id in watch.proto.query_string  # a link to the run ahead, to watch it
     button(at, "Stop").click().run()  # the queued one: it never starts

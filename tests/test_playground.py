@@ -1,4 +1,4 @@
-"""The live toy trainer and the palindrome sweep: threads, snapshots, probabilities, figures."""
+"""The live toy trainer: its thread, snapshots, probabilities and figures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from nnkit.config import OPTIMIZERS
 from nnkit.playground import (
-    PalindromeSweep,
     PlaygroundConfig,
     ToyTrainer,
     boundary_figure,
@@ -19,22 +18,28 @@ from nnkit.playground import (
 )
 
 MOONS_BAR = 0.9  # test accuracy the moons net must pass
-MOONS_SECONDS = 10.0  # "a couple of seconds" on an idle core; 5x headroom for a loaded CI box
 PROB_ATOL = 1e-5
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_learns_moons_in_a_background_thread_within_seconds():
-    t0 = time.perf_counter()
+def until(condition, timeout: float = 30.0) -> bool:
+    """Poll condition() until it holds (True) or timeout seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_learns_moons_in_a_background_thread():
     trainer = ToyTrainer(PlaygroundConfig(dataset="moons", steps=600)).start()
     assert trainer.join(timeout=60)
-    seconds = time.perf_counter() - t0
     snap = trainer.latest()
     assert trainer.status() == ("finished", "finished 600 steps")
     assert snap.step == 600 and snap.test_accuracy > MOONS_BAR
-    assert seconds < MOONS_SECONDS
     curve = trainer.curve()
     assert curve[0][0] == 0 and np.isnan(curve[0][1])  # the untrained net's snapshot
     assert [c[0] for c in curve] == sorted(c[0] for c in curve)
@@ -75,13 +80,14 @@ def test_same_seed_same_final_map():
 
 def test_stop_ends_the_thread_with_a_final_snapshot():
     trainer = ToyTrainer(PlaygroundConfig(steps=10**7, resolution=10)).start()
-    time.sleep(0.3)
+    assert until(lambda: trainer.latest() is not None)  # the untrained snapshot: it is training
     assert trainer.active
     trainer.stop()
-    assert trainer.join(timeout=10)
+    assert trainer.join(timeout=30)
     status, message = trainer.status()
-    assert status == "stopped" and message.startswith("stopped after")
-    assert trainer.latest().step > 0 and not trainer.active
+    step = trainer.latest().step  # the final snapshot is of the step it stopped after
+    assert (status, message) == ("stopped", f"stopped after {step} steps")
+    assert step > 0 and not trainer.active
 
 
 def test_a_huge_learning_rate_diverges_with_a_message():
@@ -124,23 +130,3 @@ def test_grid_probabilities_leaves_training_mode_alone():
     probs = grid_probabilities(model, np.zeros((7, 2), np.float32))
     assert probs.shape == (7, 3) and model.training
     assert len(curve_figure([(0, float("nan"), 0.5, 0.5), (10, 0.3, 0.9, 0.8)]).data) == 3
-
-
-def test_palindrome_sweep_trains_each_length_in_a_thread():
-    sweep = PalindromeSweep()
-    assert sweep.state()[0] == "idle"
-    assert sweep.start([3, 4], epochs=1, n_train=128, n_test=32)
-    assert not sweep.start([3], epochs=1)  # one sweep at a time
-    assert sweep.join(timeout=60)
-    status, message, results, lengths = sweep.state()
-    assert (status, lengths) == ("finished", (3, 4))
-    assert [r["length"] for r in results] == [3, 4]
-    assert message == "trained 2 lengths"
-
-
-def test_palindrome_sweep_reports_a_failure():
-    sweep = PalindromeSweep()
-    sweep.start([3], epochs=1, optimizer="lbfgs")
-    sweep.join(timeout=30)
-    status, message, _, _ = sweep.state()
-    assert status == "failed" and "unknown optimizer 'lbfgs'" in message

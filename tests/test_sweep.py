@@ -3,12 +3,13 @@ hand-worked statistics, torch.optim's own updates, and train() run one seed at a
 
 from __future__ import annotations
 
-import math
+import time
 
 import numpy as np
 import pytest
 import torch
 
+from nnkit import models
 from nnkit.config import ConfigError, RunConfig
 from nnkit.models import ConvBlock, ModelSpec
 from nnkit.runs import RunStore
@@ -125,15 +126,40 @@ def test_batched_training_equals_train_seed_by_seed(tiny_bundle, optimizer, sche
         assert (mine.evaluation.confusion == ref.evaluation.confusion).all()
 
 
-def test_batched_dropout_matches_train_statistically(tiny_bundle):
-    """Dropout masks come from another generator: same accuracy on average, not bit for bit."""
-    bundle = tiny_bundle(n_train=256, n_test=256)
-    cfgs = [TINY.with_changes(model="custom", spec=ModelSpec("mlp", (32,), dropout=0.3),
-                              epochs=4, seed=s) for s in range(6)]
-    together = [r.end.test_accuracy for r in batched.train_batched(cfgs, [bundle] * 6)]
-    alone = [train(c, bundle).end.test_accuracy for c in cfgs]
-    assert np.mean(together) == pytest.approx(np.mean(alone), abs=0.05)
-    assert min(together) > 0.8
+DROPOUT, WIDE = 0.5, 128  # 4 members x 128 hidden units: 512 draws of a dropout mask
+
+
+@pytest.mark.parametrize("trainer", ["train", "batched"])
+def test_dropout_drops_units_at_its_rate_in_training_only(tiny_bundle, trainer):
+    """One SGD step on one image shows each member's dropout mask in its output layer: unit j's
+    column moves by (the output bias's move) * h_j / (1 - p) where j was kept, not at all where
+    it was dropped. train() (torch's nn.Dropout) is the reference the batched trainer must meet."""
+    one = tiny_bundle(n_train=1, n_test=16)
+    spec = ModelSpec("mlp", (WIDE,), activation="tanh", dropout=DROPOUT)  # tanh is never 0
+    cfgs = [TINY.with_changes(model="custom", spec=spec, optimizer="sgd", momentum=0.0, lr=0.1,
+                              weight_decay=0.0, schedule="none", batch_size=1, epochs=1, seed=s)
+            for s in range(4)]
+    results = ([train(c, one) for c in cfgs] if trainer == "train"
+               else batched.train_batched(cfgs, [one] * len(cfgs)))
+    x, test_x = one.as_float(one.train_x), one.as_float(one.test_x)  # (1, 1, 8, 8), (16, 1, 8, 8)
+    masks = []
+    for cfg, result in zip(cfgs, results, strict=True):
+        torch.manual_seed(cfg.seed)  # the member's init, as train() builds it
+        init = models.build_model(spec, one.info.input_shape, one.info.num_classes)
+        model = result.model.eval()
+        with torch.no_grad():
+            h = torch.tanh(init.fc1(x.flatten(1)))[0]  # (WIDE,) the hidden layer before dropout
+            w = model.out.weight - init.out.weight  # (classes, WIDE)
+            b = model.out.bias - init.out.bias  # (classes,)
+            probs = model(test_x).softmax(1)  # (16, classes), dropout off
+        kept = w.abs().sum(0) > 0  # (WIDE,)
+        torch.testing.assert_close(w[:, kept], b[:, None] * h[kept] / (1 - DROPOUT), atol=1e-6,
+                                   rtol=0)
+        np.testing.assert_allclose(result.evaluation.probs, probs.numpy(), atol=1e-6)
+        masks.append(kept)
+    dropped = 1 - torch.stack(masks).float().mean().item()  # (4, WIDE) -> share dropped
+    assert dropped == pytest.approx(DROPOUT, abs=0.1)  # 0.02 is one standard deviation
+    assert len({tuple(m.tolist()) for m in masks}) == len(cfgs)  # each member draws its own
 
 
 def test_batched_refuses_members_that_differ_in_shape(tiny_bundle):
@@ -220,15 +246,15 @@ def test_a_group_whose_data_fails_is_recorded_and_the_others_go_on(nnkit_home, m
     assert recs[result.members[2].run_id].message == "DataError: the files are gone"
 
 
-def test_a_sweep_job_trains_in_the_background(nnkit_home):
+def test_a_sweeps_duration_holds_its_members_training(nnkit_home):
     base = RunConfig(dataset="moons", model="mlp-64-64", epochs=1, device="cpu")
-    job = sweep.SweepJob(sweep.SweepSpec(base, "lr", (0.01, 0.02), 1), RunStore()).start()
-    assert job.wait(120) and not job.error
-    snap = job.snapshot()
-    assert [p.status for p in snap] == ["finished", "finished"]
-    assert all(p.run_id and p.step == p.total_steps > 0 and 0 <= p.test_accuracy <= 1
-               for p in snap)
-    assert not math.isnan(job.result.seconds)
+    t0 = time.perf_counter()
+    result = sweep.run_sweep(sweep.SweepSpec(base, "lr", (0.01, 0.02), 1), RunStore())
+    waited = time.perf_counter() - t0
+    assert [m.status for m in result.members] == ["finished", "finished"]
+    # the sweep's wall-clock time holds its members' training and fits in the time waited
+    trained = max(m.train_seconds for m in result.members)
+    assert 0 < trained <= result.seconds <= waited
 
 
 def test_differing_fields():

@@ -16,7 +16,8 @@ from nnkit.config import RunConfig
 from nnkit.models import ConvBlock, ModelSpec
 from nnkit.training.control import RunControl
 from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
-from nnkit.training.loop import Evaluation, TrainingFailed, evaluate, finished_message, train
+from nnkit.training.loop import evaluate, finished_message, train
+from nnkit.training.results import Evaluation, TrainingFailed
 
 N_TRAIN, N_TEST, CLASSES = 256, 128, 3
 BATCH = 32
@@ -72,9 +73,14 @@ def bundle():
 def test_learns_tiny_patterns(bundle, spec):
     result = train(BASE.with_changes(spec=spec), bundle)
     assert result.end.status == "finished"
-    assert result.end.test_accuracy >= 0.9 > CHANCE + 0.5
+    assert result.end.test_accuracy >= 0.9
     assert result.history[-1].train_loss < result.history[0].train_loss
-    assert result.evaluation.accuracy == result.end.test_accuracy
+    # the accuracy reported is the returned model's, recounted from its own predictions
+    with torch.no_grad():
+        preds = result.model.eval()(bundle.as_float(bundle.test_x)).argmax(1)  # (N_TEST,)
+    correct = int((preds == bundle.test_y).sum())
+    assert result.end.test_accuracy == correct / N_TEST == result.evaluation.accuracy
+    assert np.trace(result.evaluation.confusion) == correct
     assert result.device.startswith("cpu")
     assert next(result.model.parameters()).device.type == "cpu"
 
@@ -271,12 +277,6 @@ def test_every_optimizer_runs_an_epoch(bundle, optimizer):
     result = train(cfg, bundle)
     assert result.end.status == "finished" and len(result.history) == 1
     assert result.end.test_accuracy > CHANCE
-
-
-def test_nesterov_and_label_smoothing_run(bundle):
-    cfg = BASE.with_changes(optimizer="sgd", lr=0.1, nesterov=True, label_smoothing=0.1,
-                            epochs=1)
-    assert train(cfg, bundle).end.status == "finished"
 
 
 def test_invalid_config_refused_before_training(bundle):

@@ -1,36 +1,38 @@
-"""One process-wide run manager: a queue, a training process, and live progress to read.
+"""One process-wide job queue: every job that trains goes through it, one at a time.
 
-Runs train one at a time in a separate process (`nnkit.jobs.worker`), so the trainer and the
-dashboard's server do not share one interpreter lock. The manager sends it commands, and a
-reader thread turns its events into LiveRun objects (guarded by a lock) that pages read copies
-of. Nothing here calls Streamlit. Everything also goes to the store, so a reload or a restart
-loses nothing: the store is the truth, LiveRun only makes the live view cheap.
+A job is one run, a group of runs trained together (a sweep, a Catalogue experiment; members
+that differ only in lr, weight decay and seed train at once) or the palindrome study. The queue
+hands each job to an executor (jobs/local.py: one training process, so the trainer and the
+dashboard's server do not share one interpreter lock) and turns the executor's events into
+LiveRun and LiveJob objects (guarded by a lock) that pages read copies of. Nothing here calls
+Streamlit. Everything also goes to the store, so a reload or a restart loses nothing: the
+store is the truth, the live objects only make the live view cheap.
 """
 
 from __future__ import annotations
 
 import atexit
 import copy
-import json
 import os
 import queue
-import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from nnkit.config import RunConfig, check
-from nnkit.jobs.worker import SHUTDOWN_REASON, decode_array
+from nnkit.jobs.local import LocalExecutor
+from nnkit.jobs.protocol import SHUTDOWN_REASON, Job, decode_array
 from nnkit.runs import RunStore, StoreError
 from nnkit.training.control import RunControl
 from nnkit.training.events import EpochEnd, RunEnd
 
-POLICY = "one run trains at a time; runs started meanwhile wait in a queue, in order"
+POLICY = ("one job trains at a time (a run, a sweep, a Catalogue experiment or the palindrome "
+          "study); jobs started meanwhile wait in a queue, in order")
 IDLE_SECONDS = 600.0  # a training process idle this long exits (NNKIT_WORKER_IDLE overrides)
+ACTIVE = ("queued", "loading", "running", "paused")
 
 
 @dataclass
@@ -75,6 +77,27 @@ class LiveRun:
         return done / self.train_seconds if self.train_seconds > 0 else 0.0
 
 
+@dataclass
+class LiveJob:
+    """What the dashboard shows of a job: its kind, member runs and, for a study, results."""
+
+    id: str
+    kind: str  # run | sweep | experiment | palindrome
+    name: str
+    runs: list[str] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    status: str = "queued"  # queued | running | paused | finished | stopped | failed
+    message: str = ""
+    created: float = field(default_factory=time.time)
+    results: list[dict] = field(default_factory=list)  # a study's lengths done so far
+    current: int | None = None  # the length a study trains now
+    epoch: int = 0  # and the epochs of it done
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
 def _seconds(text: str | None, default: float) -> float:
     """A positive number of seconds from an environment variable, else the default."""
     try:
@@ -84,106 +107,58 @@ def _seconds(text: str | None, default: float) -> float:
     return value if value > 0 else default
 
 
-class _Worker:
-    """One training process, and a thread that hands each of its events to on_event."""
-
-    def __init__(self, store: RunStore, on_event) -> None:
-        root = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nnkit.jobs.worker", "--store", str(store.path),
-             "--runs-dir", str(store.runs_dir)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", env=env,
-            start_new_session=True)  # Ctrl+C reaches the app, which then stops it cleanly
-        self.on_event = on_event
-        self._send_lock = threading.Lock()
-        threading.Thread(target=self._read, name="nnkit-worker-events", daemon=True).start()
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def send(self, cmd: str, run_id: str, **fields) -> bool:
-        """Send a command; False if the process is gone."""
-        with self._send_lock:
-            try:
-                self.proc.stdin.write(json.dumps({"cmd": cmd, "run_id": run_id, **fields}) + "\n")
-                self.proc.stdin.flush()
-                return True
-            except (BrokenPipeError, OSError, ValueError):
-                return False
-
-    def close(self, timeout: float = 0.0) -> None:
-        """Close its stdin (it stops its run and exits); wait up to timeout seconds."""
-        with self._send_lock:
-            try:
-                self.proc.stdin.close()
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                continue
-            self.on_event(self, msg)
-        self.on_event(self, {"ev": "exit", "code": self.proc.wait()})
-
-
 class RunManager:
-    """Queue of runs trained one at a time by a training process it starts when needed."""
+    """The queue of jobs, trained one at a time by an executor it starts when needed."""
 
-    def __init__(self, store: RunStore, idle_seconds: float | None = None) -> None:
+    def __init__(self, store: RunStore, idle_seconds: float | None = None,
+                 executor=LocalExecutor) -> None:
         self.store = store
         self.idle_seconds = idle_seconds or _seconds(os.environ.get("NNKIT_WORKER_IDLE"),
                                                      IDLE_SECONDS)
+        self._make_executor = executor
         self.lock = threading.Lock()
         self._queue: queue.Queue[str | None] = queue.Queue()
+        self._jobs: dict[str, LiveJob] = {}
+        self._job_of: dict[str, str] = {}  # run id -> job id
         self._live: dict[str, LiveRun] = {}
-        self._controls: dict[str, RunControl] = {}
-        self._done: dict[str, threading.Event] = {}
-        self._ended: dict[str, threading.Event] = {}
-        self._current: str | None = None
-        self._worker: _Worker | None = None
-        self._worker_lock = threading.Lock()
+        self._controls: dict[str, RunControl] = {}  # per job
+        self._done: dict[str, threading.Event] = {}  # per job: it has ended here
+        self._ended: dict[str, threading.Event] = {}  # per job: its executor is done with it
+        self._current: str | None = None  # the job the executor trains
+        self._executor = None
+        self._executor_lock = threading.Lock()
         self._warming = False  # a delayed warm() is pending
         self._closed = False
         self._idle = threading.Event()
         self._idle.set()
-        self._dispatcher = threading.Thread(target=self._dispatch, name="nnkit-run-queue",
+        self._dispatcher = threading.Thread(target=self._dispatch, name="nnkit-job-queue",
                                             daemon=True)
         self._dispatcher.start()
         atexit.register(self.shutdown)
 
     def shutdown(self, timeout: float = 20.0, wait_for_exit: bool = True) -> None:
-        """Stop every run (each keeps what it learned), let them finish their writes, and end
+        """Stop every job (each keeps what it learned), let them finish their writes, and end
         the training process."""
         self._closed = True
-        for run_id in self.active_ids():
-            self.stop(run_id, SHUTDOWN_REASON)
+        for job_id in self.active_jobs():
+            self.stop_job(job_id, SHUTDOWN_REASON)
         self._idle.wait(timeout)
         self._queue.put(None)
-        with self._worker_lock:
-            worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.close(timeout=5 if wait_for_exit else 0)
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.close(timeout=5 if wait_for_exit else 0)
 
-    # --- what pages call --------------------------------------------------------------
+    # --- submitting -------------------------------------------------------------------
     def warm(self, delay: float = 0.0) -> None:
-        """Start the training process (it imports torch: ~3 s of a core) so that the first run
+        """Start the training process (it imports torch: ~3 s of a core) so that the first job
         starts without that wait; `delay` seconds from now, to leave the CPU meanwhile to a
-        browser drawing the page. A run submitted first starts it at once anyway."""
+        browser drawing the page. A job submitted first starts it at once anyway."""
         if delay <= 0:
-            self._ensure_worker()
+            self._ensure_executor()
             return
-        with self._worker_lock:
-            if self._warming or self._closed or (self._worker and self._worker.alive):
+        with self._executor_lock:
+            if self._warming or self._closed or (self._executor and self._executor.alive):
                 return
             self._warming = True
         timer = threading.Timer(delay, self._warm_now)
@@ -191,25 +166,61 @@ class RunManager:
         timer.start()
 
     def _warm_now(self) -> None:
-        with self._worker_lock:
+        with self._executor_lock:
             self._warming = False
-            if not self._closed and (self._worker is None or not self._worker.alive):
-                self._worker = _Worker(self.store, self._on_event)
+            if not self._closed and (self._executor is None or not self._executor.alive):
+                self._executor = self._make_executor(self.store, self._on_event)
 
     def submit(self, cfg: RunConfig, name: str = "") -> str:
-        """Queue a run; returns its id at once (it is in the store from now on)."""
+        """Queue one run; returns its id at once (it is in the store from now on). A run's job
+        id is its run id."""
         check(cfg)
         run_id = self.store.create_run(cfg, name=name, status="queued")
-        rec = self.store.get(run_id)
-        with self.lock:
-            self._live[run_id] = LiveRun(run_id, rec.name if rec else run_id, cfg)
-            self._controls[run_id] = RunControl()
-            self._done[run_id] = threading.Event()
-            self._ended[run_id] = threading.Event()
-            self._idle.clear()
-        self._queue.put(run_id)
+        self._enqueue(LiveJob(run_id, "run", name, [run_id]))
         return run_id
 
+    def submit_sweep(self, spec) -> str:
+        """Queue a sweep (nnkit.training.sweep.SweepSpec): its members are stored runs from now
+        on, its settings a job record. Returns the job id."""
+        from nnkit.training import sweep  # torch: only pages that sweep need it
+
+        job_id, run_ids = sweep.create(spec, self.store)
+        rec = self.store.get_job(job_id)
+        self._enqueue(LiveJob(job_id, "sweep", rec.name, run_ids))
+        return job_id
+
+    def submit_group(self, name: str, group: str, runs: list[tuple[str, RunConfig]]) -> str:
+        """Queue runs that train as one job (a Catalogue experiment): [(run name, config)],
+        stored with group_name `group`. Returns the job id."""
+        for _, cfg in runs:
+            check(cfg)
+        run_ids = [self.store.create_run(cfg, run_name, "queued", group=group)
+                   for run_name, cfg in runs]
+        job_id = self.store.create_job("experiment", name, {"group": group}, run_ids)
+        self._enqueue(LiveJob(job_id, "experiment", name, run_ids))
+        return job_id
+
+    def submit_study(self, name: str, settings: dict) -> str:
+        """Queue the palindrome study (train_palindrome's settings, with `lengths`)."""
+        job_id = self.store.create_job("palindrome", name, settings)
+        self._enqueue(LiveJob(job_id, "palindrome", name, settings=dict(settings)))
+        return job_id
+
+    def _enqueue(self, job: LiveJob) -> None:
+        recs = {r: self.store.get(r) for r in job.runs}
+        with self.lock:
+            self._jobs[job.id] = job
+            for run_id, rec in recs.items():
+                self._live[run_id] = LiveRun(run_id, rec.name if rec else run_id,
+                                             rec.config if rec else RunConfig())
+                self._job_of[run_id] = job.id
+            self._controls[job.id] = RunControl()
+            self._done[job.id] = threading.Event()
+            self._ended[job.id] = threading.Event()
+            self._idle.clear()
+        self._queue.put(job.id)
+
+    # --- reading ----------------------------------------------------------------------
     def live(self, run_id: str) -> LiveRun | None:
         """A consistent copy of a run's live state (None if this process never ran it)."""
         with self.lock:
@@ -220,166 +231,228 @@ class RunManager:
             snap.steps, snap.history = list(live.steps), list(live.history)
         return snap
 
+    def job(self, job_id: str) -> LiveJob | None:
+        """A copy of a job's live state (None if this process never queued it)."""
+        with self.lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            snap = copy.copy(job)
+            snap.runs, snap.results = list(job.runs), list(job.results)
+        return snap
+
+    def jobs(self, kind: str | None = None) -> list[LiveJob]:
+        """Copies of the jobs queued in this process, oldest first (of one kind if given)."""
+        with self.lock:
+            ids = [j.id for j in self._jobs.values() if kind in (None, j.kind)]
+        return [job for job in map(self.job, ids) if job is not None]
+
+    def job_of(self, run_id: str) -> str | None:
+        """The id of the job a run belongs to (its own id for a single run)."""
+        with self.lock:
+            return self._job_of.get(run_id)
+
+    def active_jobs(self) -> list[str]:
+        """Jobs queued or training, oldest first."""
+        with self.lock:
+            return [j for j, job in self._jobs.items() if job.active]
+
     def active_ids(self) -> list[str]:
         """Runs queued or training in this process, oldest first."""
         with self.lock:
             return [r for r, live in self._live.items() if live.active]
 
-    def latest_id(self) -> str | None:
-        """The run most recently submitted in this process."""
-        with self.lock:
-            return next(reversed(self._live), None)
+    def queue_position(self, run_or_job_id: str) -> int:
+        """0 if its job trains, k if k jobs are ahead of it in the queue, -1 if not waiting."""
+        job_id = self.job_of(run_or_job_id) or run_or_job_id
+        jobs = self.active_jobs()
+        return jobs.index(job_id) if job_id in jobs else -1
 
-    def queue_position(self, run_id: str) -> int:
-        """0 if training, k if k runs are ahead of it in the queue, -1 if not waiting."""
-        ids = self.active_ids()
-        return ids.index(run_id) if run_id in ids else -1
-
+    # --- control ----------------------------------------------------------------------
     def pause(self, run_id: str) -> None:
-        self._command(run_id, "pause", "paused")
+        """Pause the job a run belongs to (a sweep's members train together)."""
+        self._command(self.job_of(run_id) or run_id, "pause")
 
     def resume(self, run_id: str) -> None:
-        self._command(run_id, "resume", "running")
+        self._command(self.job_of(run_id) or run_id, "resume")
 
     def stop(self, run_id: str, reason: str = "stopped by the user") -> None:
-        """Ask a run to stop; a queued run is dropped before it starts."""
-        self._command(run_id, "stop", reason=reason)
+        """Stop the job a run belongs to; a queued job is dropped before it starts."""
+        self.stop_job(self.job_of(run_id) or run_id, reason)
 
-    def wait(self, run_id: str, timeout: float | None = None) -> bool:
-        """Block until the run has ended; False on timeout."""
-        done = self._done.get(run_id)
+    def stop_job(self, job_id: str, reason: str = "stopped by the user") -> None:
+        """Stop a job: runs training keep what they learned, ones not started end as stopped."""
+        self._command(job_id, "stop", reason=reason)
+
+    def wait(self, run_or_job_id: str, timeout: float | None = None) -> bool:
+        """Block until the job (of a run) has ended; False on timeout."""
+        done = self._done.get(self.job_of(run_or_job_id) or run_or_job_id)
         return True if done is None else done.wait(timeout)
 
     def delete(self, run_id: str) -> None:
-        """Stop a run if it trains, then remove it from the store."""
+        """Stop a run's job if it trains, then remove the run from the store."""
         self.stop(run_id)
         self.wait(run_id, timeout=30)
         with self.lock:
             self._live.pop(run_id, None)
         self.store.delete(run_id)
 
-    # --- commands to the training process ----------------------------------------------
-    def _command(self, run_id: str, cmd: str, status: str | None = None, **fields) -> None:
+    def _command(self, job_id: str, cmd: str, **fields) -> None:
         with self.lock:
-            control, live = self._controls.get(run_id), self._live.get(run_id)
-            if control is None or live is None or not live.active:
+            control, job = self._controls.get(job_id), self._jobs.get(job_id)
+            if control is None or job is None or not job.active:
                 return
             {"pause": control.pause, "resume": control.resume,
              "stop": lambda: control.stop(fields["reason"])}[cmd]()
+            changed = []
             if cmd in ("pause", "resume"):
-                live.paused = cmd == "pause"
-            if status and live.status in ("running", "paused"):
-                live.status = status
-            dropped = cmd == "stop" and live.status == "queued"  # ends now, not at its turn
+                status = "paused" if cmd == "pause" else "running"
+                if job.status in ("running", "paused"):
+                    job.status = status
+                for run_id in job.runs:
+                    live = self._live[run_id]
+                    live.paused = cmd == "pause"
+                    if live.status in ("running", "paused"):
+                        live.status = status
+                        changed.append((run_id, status))
+            dropped = cmd == "stop" and job.status == "queued"  # ends now, not at its turn
             if dropped:
-                live.status, live.message = "stopped", "stopped before it started"
-            worker = self._worker if self._current == run_id else None
-        if worker is not None:
-            worker.send(cmd, run_id, **fields)
-        if status and live.status in ("running", "paused"):
+                self._end_here(job, "stopped", "stopped before it started")
+            executor = self._executor if self._current == job_id else None
+        if executor is not None:
+            executor.send(cmd, job_id, **fields)
+        for run_id, status in changed:
             self._save(run_id, status=status)
         if dropped:
-            self._save(run_id, status="stopped", message="stopped before it started")
-            self._done[run_id].set()
+            self._save_ending(job, "stopped", "stopped before it started")
+            self._done[job_id].set()
 
-    def _ensure_worker(self) -> _Worker:
-        with self._worker_lock:
-            if self._worker is None or not self._worker.alive:
-                self._worker = _Worker(self.store, self._on_event)
-            return self._worker
+    def _end_here(self, job: LiveJob, status: str, message: str) -> None:
+        """Under the lock: end a job and its runs still active in the live view."""
+        job.status, job.message = status, message
+        for run_id in job.runs:
+            live = self._live[run_id]
+            if live.active:
+                live.status, live.message = status, message
+
+    def _save_ending(self, job: LiveJob, status: str, message: str) -> None:
+        """Write a job's ending (and its unfinished runs') when the executor could not."""
+        for run_id in job.runs:
+            try:
+                rec = self.store.get(run_id)
+            except StoreError:
+                rec = None
+            if rec is None or rec.status in ("queued", "running", "paused"):
+                self._save(run_id, status=status, message=message)
+        if job.kind != "run":
+            try:
+                self.store.update_job(job.id, status=status, message=message)
+            except StoreError as e:
+                print(f"nnkit: job {job.id} could not be saved as {status}: {e}", file=sys.stderr)
+
+    # --- the queue --------------------------------------------------------------------
+    def _ensure_executor(self):
+        with self._executor_lock:
+            if self._executor is None or not self._executor.alive:
+                self._executor = self._make_executor(self.store, self._on_event)
+            return self._executor
 
     def _dispatch(self) -> None:
         while True:
             try:
-                run_id = self._queue.get(timeout=self.idle_seconds)
-            except queue.Empty:  # idle: give the memory back; a new run starts a new one
-                with self._worker_lock:
-                    worker, self._worker = self._worker, None
-                if worker is not None:
-                    worker.close()
+                job_id = self._queue.get(timeout=self.idle_seconds)
+            except queue.Empty:  # idle: give the memory back; a new job starts a new one
+                with self._executor_lock:
+                    executor, self._executor = self._executor, None
+                if executor is not None:
+                    executor.close()
                 continue
-            if run_id is None:
+            if job_id is None:
                 return
             try:
-                self._train_one(run_id)
-            except Exception as e:  # noqa: BLE001 - this run fails, the queue goes on
+                self._train(job_id)
+            except Exception as e:  # noqa: BLE001 - this job fails, the queue goes on
                 why = str(e) if isinstance(e, StoreError) else f"{type(e).__name__}: {e}"
-                self._fail(run_id, f"it could not be trained: {why}")
+                self._fail(job_id, f"it could not be trained: {why}")
             finally:
                 with self.lock:
                     self._current = None
-                self._done[run_id].set()
+                self._done[job_id].set()
                 with self.lock:
-                    if not any(live.active for live in self._live.values()):
+                    if not any(job.active for job in self._jobs.values()):
                         self._idle.set()
 
-    def _train_one(self, run_id: str) -> None:
+    def _train(self, job_id: str) -> None:
         with self.lock:  # one step: a Stop in between would be undone by "loading"
-            live, control = self._live.get(run_id), self._controls[run_id]
-            if live is None or not live.active:  # deleted, or dropped, while queued
+            job, control = self._jobs.get(job_id), self._controls[job_id]
+            if job is None or not job.active:  # dropped while queued
                 return
             if not control.stop_requested:
-                live.status, live.message = "loading", "starting the training process"
+                job.status = "running"
+                for run_id in job.runs[:1] if job.kind == "run" else ():
+                    self._live[run_id].status = "loading"
+                    self._live[run_id].message = "starting the training process"
         if control.stop_requested:
-            self._set(run_id, "stopped", "stopped before it started")
-            self._save(run_id, status="stopped", message="stopped before it started")
-            return
+            with self.lock:
+                self._end_here(job, "stopped", "stopped before it started")
+            return self._save_ending(job, "stopped", "stopped before it started")
         try:
-            worker = self._ensure_worker()
+            executor = self._ensure_executor()
         except OSError as e:
-            return self._fail(run_id, f"the training process could not start ({e})")
+            return self._fail(job_id, f"the training process could not start ({e})")
         with self.lock:
-            self._current = run_id
-        worker.send("train", run_id)
+            self._current = job_id
+        executor.start(Job(job.id, job.kind, list(job.runs), dict(job.settings)))
         if control.paused:  # paused while it waited
-            worker.send("pause", run_id)
+            executor.send("pause", job_id)
         if control.stop_requested:  # stopped between the check above and now
-            worker.send("stop", run_id, reason=control.reason)
-        self._ended[run_id].wait()
+            executor.send("stop", job_id, reason=control.reason)
+        self._ended[job_id].wait()
 
-    # --- events from the training process ----------------------------------------------
-    def _on_event(self, worker: _Worker, msg: dict) -> None:
-        """Handle one event; one that cannot be handled fails its run, naming the event and
+    # --- events from the executor -----------------------------------------------------
+    def _on_event(self, executor, msg: dict) -> None:
+        """Handle one event; one that cannot be handled fails its job, naming the event and
         why, and never ends the thread reading them (the queue would wait forever)."""
         try:
-            self._handle_event(worker, msg)
+            self._handle_event(executor, msg)
         except Exception as e:  # noqa: BLE001
             ev = msg.get("ev") if isinstance(msg, dict) else None
-            run_id = msg.get("run_id") if isinstance(msg, dict) else None
             with self.lock:
-                if run_id not in self._live:
-                    run_id = self._current
-                current = self._worker if run_id == self._current else None
+                job_id = self._current
+                current = self._executor if job_id is not None else None
             why = str(e) if isinstance(e, StoreError) else f"{type(e).__name__}: {e}"
             print(f"nnkit: the training process's {ev!r} event could not be handled: {why}",
                   file=sys.stderr)
-            if run_id is None or self._ended[run_id].is_set():
+            if job_id is None or self._ended[job_id].is_set():
                 return
             message = f"the app could not follow the training process ({ev!r} event: {why})"
-            self._fail(run_id, message)
-            self._ended[run_id].set()
+            self._fail(job_id, message)
+            self._ended[job_id].set()
             if current is not None and ev != "exit":  # it must not go on training it unseen
-                current.send("stop", run_id, reason=message)
+                current.send("stop", job_id, reason=message)
 
-    def _handle_event(self, worker: _Worker, msg: dict) -> None:
-        ev, run_id = msg.get("ev"), msg.get("run_id")
+    def _handle_event(self, executor, msg: dict) -> None:
+        ev = msg.get("ev")
         if ev == "exit":
-            return self._worker_exited(worker, msg["code"])
-        if run_id in self._ended and self._ended[run_id].is_set():
+            return self._executor_exited(executor, msg["code"])
+        if ev in ("progress", "job_end"):
+            return self._job_event(msg)
+        run_id = msg.get("run_id")
+        job_id = self.job_of(run_id)
+        if job_id is None or self._ended[job_id].is_set():
             return  # ended here already (it failed on an event): later news is not shown
-        if ev == "start" and self._controls[run_id].paused:  # paused before its first step
+        paused = self._controls[job_id].paused
+        if ev == "start" and paused:  # paused before its first step
             self._save(run_id, status="paused")
         with self.lock:
-            live = self._live.get(run_id)
-            if live is None:
-                return
+            live = self._live[run_id]
             if ev == "status":
                 live.status, live.message = msg["status"], msg["message"]
             elif ev == "start":
                 for key in ("device", "num_params", "epochs", "steps_per_epoch", "train_size"):
                     setattr(live, key, msg[key])
                 live.started = time.time()
-                live.status = "paused" if self._controls[run_id].paused else "running"
+                live.status = "paused" if paused else "running"
             elif ev == "steps" and msg["steps"]:
                 live.steps.extend((s, loss) for s, _, loss in msg["steps"])
                 live.step, live.epoch = msg["steps"][-1][0], msg["steps"][-1][1]
@@ -396,29 +469,57 @@ class RunManager:
                                   msg.get("test_loss"), msg.get("test_accuracy"))
                 live.status, live.message = msg["status"], msg["message"]
                 live.train_seconds = live.end.train_seconds
-                self._ended[run_id].set()
 
-    def _worker_exited(self, worker: _Worker, code: int) -> None:
-        """The training process ended: if it was training a run, that run failed."""
-        with self._worker_lock:
-            if self._worker is worker:
-                self._worker = None
-        with self.lock:
-            run_id = self._current
-        if run_id is None or self._ended[run_id].is_set():
+    def _job_event(self, msg: dict) -> None:
+        job_id = msg["job_id"]
+        if job_id not in self._ended or self._ended[job_id].is_set():
             return
-        try:
-            rec = self.store.get(run_id)
-        except StoreError:
-            rec = None  # unreadable now: it did not end well
-        if rec is None or rec.status in ("queued", "running", "paused"):
-            checkpoint = ("its last checkpoint is usable" if self.store.checkpoint_path(run_id)
-                          .exists() else "no checkpoint was saved")
-            self._fail(run_id, f"the training process ended unexpectedly (exit code {code}); "
-                               + checkpoint)
+        with self.lock:
+            job = self._jobs[job_id]
+            if msg["ev"] == "progress":
+                job.results, job.current = list(msg["results"]), msg.get("current")
+                job.epoch = msg.get("epoch", 0)
+                return
+            job.current = None
+            self._end_here(job, msg["status"], msg["message"])
+        self._ended[job_id].set()
+
+    def _executor_exited(self, executor, code: int) -> None:
+        """The training process ended: if it was training a job, that job failed."""
+        with self._executor_lock:
+            if self._executor is executor:
+                self._executor = None
+        with self.lock:
+            job_id = self._current
+        if job_id is None or self._ended[job_id].is_set():
+            return
+        job = self._jobs[job_id]
+        ended = True
+        for run_id in job.runs:
+            try:
+                rec = self.store.get(run_id)
+            except StoreError:
+                rec = None  # unreadable now: it did not end well
+            if rec is None or rec.status in ("queued", "running", "paused"):
+                ended = False
+                checkpoint = ("its last checkpoint is usable" if self.store.checkpoint_path(
+                    run_id).exists() else "no checkpoint was saved")
+                why = (f"the training process ended unexpectedly (exit code {code}); "
+                       + checkpoint)
+                self._set(run_id, "failed", why)
+                self._save(run_id, status="failed", message=why)
+            else:
+                self._set(run_id, rec.status, rec.message)
+        if job.kind != "run" or not ended:
+            why = f"the training process ended unexpectedly (exit code {code})"
+            with self.lock:
+                job.status, job.message = "failed", why
+            if job.kind != "run":
+                self._save_ending(job, "failed", why)
         else:
-            self._set(run_id, rec.status, rec.message)
-        self._ended[run_id].set()
+            with self.lock:
+                job.status = self._live[job.id].status
+        self._ended[job_id].set()
 
     def _set(self, run_id: str, status: str, message: str | None = None) -> None:
         with self.lock:
@@ -428,9 +529,13 @@ class RunManager:
                 if message is not None:
                     live.message = message
 
-    def _fail(self, run_id: str, message: str) -> None:
-        self._set(run_id, "failed", message)
-        self._save(run_id, status="failed", message=message)
+    def _fail(self, job_id: str, message: str) -> None:
+        with self.lock:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                self._end_here(job, "failed", message)
+        if job is not None:
+            self._save_ending(job, "failed", message)
 
     def _save(self, run_id: str, **values) -> bool:
         """Write a run's columns; False (and a line on stderr) if the store cannot take them,

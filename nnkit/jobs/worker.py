@@ -1,10 +1,10 @@
-"""The training process the run manager starts: it trains the runs it is told to, one at a time.
+"""The training process the job queue starts: it trains the jobs it is told to, one at a time.
 
 Commands come as JSON lines on stdin, events go out as JSON lines on stdout (a private copy of
-it: anything printed goes to stderr). Everything a run produces goes to the run store as well,
-which stays the truth; the events only keep the dashboard's live view cheap. When stdin closes
-(the app quit, or was killed) or SIGTERM arrives, the run in progress stops, keeping what it
-learned, and the process exits.
+it: anything printed goes to stderr); protocol.py has both. Everything a job produces goes to
+the run store as well, which stays the truth; the events only keep the dashboard's live view
+cheap. When stdin closes (the app quit, or was killed) or SIGTERM arrives, the job in progress
+stops, keeping what it learned, and the process exits.
 
 Training in its own process keeps the trainer and the dashboard's server off one interpreter
 lock: on 2 cores a run in a server thread trained at about half its headless speed.
@@ -15,7 +15,6 @@ lock: on 2 cores a run in a server thread trained at about half its headless spe
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import queue
@@ -26,38 +25,10 @@ import time
 
 import numpy as np
 
+from nnkit.jobs.protocol import SHUTDOWN_REASON, Emitter, Job, encode_array
 from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
 
-SHUTDOWN_REASON = "stopped because the app shut down"
 SEND_EVERY = 0.25  # seconds between batches of step losses sent to the app
-
-
-class Emitter:
-    """Writes one JSON event per line; safe to call from several threads."""
-
-    def __init__(self, stream) -> None:
-        self.stream, self.lock = stream, threading.Lock()
-
-    def __call__(self, ev: str, **fields) -> None:
-        line = json.dumps({"ev": ev, **fields}, separators=(",", ":"))
-        with self.lock:
-            try:
-                self.stream.write(line + "\n")
-                self.stream.flush()
-            except (BrokenPipeError, ValueError):  # the app is gone; the store still has it all
-                pass
-
-
-def encode_array(a) -> dict:
-    """A float array as base64 float16 with its shape (the live view needs no more)."""
-    a = np.ascontiguousarray(a, dtype=np.float16)
-    return {"shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
-
-
-def decode_array(d: dict) -> np.ndarray:
-    """The inverse of encode_array, as float32."""
-    raw = np.frombuffer(base64.b64decode(d["data"]), dtype=np.float16)
-    return raw.reshape(d["shape"]).astype(np.float32)
 
 
 class PipeRecorder(Callback):
@@ -155,6 +126,89 @@ def train_one(store, run_id: str, control, emit: Emitter, unsaved: dict[str, dic
     end("failed", message)
 
 
+def train_group(store, job: Job, control, emit: Emitter) -> tuple[str, str]:
+    """A sweep's or an experiment's member runs, batched where they can be (sweep.py)."""
+    from nnkit.training import sweep
+
+    def member_end(run_id: str, res) -> None:
+        rec = store.get(run_id)
+        e = res.end if res is not None else None
+        emit("end", run_id=run_id, status=e.status if e else (rec.status if rec else "failed"),
+             message=e.message if e else (rec.message if rec else "the run was deleted"),
+             train_seconds=e.train_seconds if e else 0.0,
+             test_accuracy=e.test_accuracy if e else None, test_loss=e.test_loss if e else None)
+
+    store.update_job(job.id, status="running", pid=os.getpid())
+    out = sweep.train_members(store, job.runs, control,
+                              callbacks_for=lambda r: [PipeRecorder(emit, r)],
+                              on_member_end=member_end)
+    counts: dict[str, int] = {}
+    for run_id in job.runs:
+        rec = store.get(run_id)
+        status = rec.status if rec else "deleted"
+        counts[status] = counts.get(status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    if control.stop_requested:
+        return "stopped", f"{control.reason} ({summary})"
+    return ("finished" if all(r is not None for r in out.values()) else "failed"), summary
+
+
+def train_study(store, job: Job, control, emit: Emitter) -> tuple[str, str]:
+    """The palindrome RNN at each length; results and models kept as each length ends."""
+    from nnkit.training import palindrome
+
+    settings = dict(job.settings)
+    lengths = [int(n) for n in settings.pop("lengths")]
+    folder = store.job_dir(job.id)
+    done: list[dict] = []
+    store.update_job(job.id, status="running", pid=os.getpid())
+    for length in lengths:
+        emit("progress", job_id=job.id, results=done, current=length, epoch=0)
+        result = palindrome.train_palindrome(
+            length, control=control, save_to=folder / f"length_{length}.pt",
+            on_epoch=lambda row, n=length: emit("progress", job_id=job.id, results=done,
+                                                current=n, epoch=row["epoch"]), **settings)
+        if result["epochs"]:  # a length stopped before its first epoch has nothing to show
+            done.append(result)
+        store.update_job(job.id, result={"lengths": lengths, "results": done})
+        if result["status"] == "stopped":
+            return "stopped", f"{control.reason} after {len(done)} of {len(lengths)} lengths"
+    emit("progress", job_id=job.id, results=done, current=None)
+    return "finished", f"{len(lengths)} lengths trained"
+
+
+def run_job(store, job: Job, control, emit: Emitter, unsaved: dict[str, dict]) -> None:
+    """Train one job; its last event is always 'job_end', once its ending is saved."""
+    from nnkit import diskerrors
+    from nnkit.runs import StoreError
+
+    if job.kind == "run":
+        train_one(store, job.id, control, emit, unsaved)
+        rec = store.get(job.id)
+        return emit("job_end", job_id=job.id, status=rec.status if rec else "failed",
+                    message=rec.message if rec else "the run was deleted")
+    try:
+        if control.stop_requested:
+            status, message = "stopped", "stopped before it started"
+            for run_id in job.runs:
+                store.update(run_id, status="stopped", message=message)
+                emit("end", run_id=run_id, status="stopped", message=message)
+        elif job.kind == "palindrome":
+            status, message = train_study(store, job, control, emit)
+        else:
+            status, message = train_group(store, job, control, emit)
+    except StoreError as e:
+        status, message = "failed", str(e)
+    except Exception as e:  # noqa: BLE001 - the job fails, the process goes on
+        status = "failed"
+        message = diskerrors.describe(e, store.runs_dir) or f"{type(e).__name__}: {e}"
+    try:
+        store.update_job(job.id, status=status, message=message)
+    except StoreError as e:
+        print(f"nnkit worker: job {job.id}'s ending is not saved: {e}", file=sys.stderr)
+    emit("job_end", job_id=job.id, status=status, message=message)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="nnkit's training process (started by the app)")
     p.add_argument("--store", required=True)
@@ -172,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
 
     device.pick("auto")  # the first CUDA query is slow; pay it while nothing waits
     store = RunStore(args.store, args.runs_dir)
-    todo: queue.Queue[str | None] = queue.Queue()
+    todo: queue.Queue[Job | None] = queue.Queue()
     controls: dict[str, RunControl] = {}
     unsaved: dict[str, dict] = {}  # run id -> the ending the store could not take yet
 
@@ -185,13 +239,15 @@ def main(argv: list[str] | None = None) -> None:
         for line in sys.stdin:
             try:
                 msg = json.loads(line)
-                cmd, run_id = msg["cmd"], msg["run_id"]
+                cmd = msg["cmd"]
+                job = Job.from_dict(msg["job"]) if cmd == "job" else None
+                job_id = job.id if job else msg["job_id"]
             except (ValueError, KeyError, TypeError):
                 print(f"nnkit worker: ignored a malformed command {line!r}", file=sys.stderr)
                 continue
-            control = controls.setdefault(run_id, RunControl())
-            if cmd == "train":
-                todo.put(run_id)
+            control = controls.setdefault(job_id, RunControl())
+            if cmd == "job":
+                todo.put(job)
             elif cmd == "pause":
                 control.pause()
             elif cmd == "resume":
@@ -200,18 +256,18 @@ def main(argv: list[str] | None = None) -> None:
                 control.stop(msg.get("reason") or "stopped by the user")
         stop_all()  # stdin closed: the app is gone
 
-    signal.signal(signal.SIGTERM, lambda *_: stop_all())  # the run keeps what it learned
+    signal.signal(signal.SIGTERM, lambda *_: stop_all())  # the job keeps what it learned
 
     threading.Thread(target=read_commands, name="nnkit-worker-commands", daemon=True).start()
     emit("ready", pid=os.getpid())
-    while (run_id := todo.get()) is not None:
+    while (job := todo.get()) is not None:
         save_endings(store, unsaved)
         try:
-            train_one(store, run_id, controls[run_id], emit, unsaved)
+            run_job(store, job, controls[job.id], emit, unsaved)
         except Exception as e:  # noqa: BLE001 - never reached by design; the queue goes on
-            emit("end", run_id=run_id, status="failed",
+            emit("job_end", job_id=job.id, status="failed",
                  message=f"the training process failed ({type(e).__name__}: {e})")
-        controls.pop(run_id, None)
+        controls.pop(job.id, None)
     save_endings(store, unsaved)
 
 

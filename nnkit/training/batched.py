@@ -37,14 +37,13 @@ from nnkit.training.control import RunControl, StopTraining
 from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
 from nnkit.training.loop import (
     EVAL_BATCH,
-    Evaluation,
-    TrainResult,
     divergence_message,
     failed,
     make_optimizer,
     make_scheduler,
     on_device_or_cpu,
 )
+from nnkit.training.results import Evaluation, TrainResult
 
 PER_MEMBER = ("lr", "weight_decay", "seed")  # what members of one batch may differ in
 

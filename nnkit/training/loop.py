@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,35 +19,13 @@ from nnkit.runs import StoreError
 from nnkit.training import cpu
 from nnkit.training.control import RunControl, StopTraining
 from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.numpy_engine import train_numpy
+from nnkit.training.results import Evaluation, TrainingFailed, TrainResult
 
 EVAL_BATCH = 1000
 SAFE_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-2, "rmsprop": 1e-3}  # rates that train here
 CHANCE_MARGIN = 0.05  # a test accuracy within this of chance level learned nothing
 WEIGHTS_EVERY = 2.0  # seconds between first-layer copies sent to on_weights
-
-
-@dataclass
-class Evaluation:
-    """A model's results on a labelled set; preds and probs kept for the inspect pages."""
-
-    loss: float
-    accuracy: float
-    preds: np.ndarray  # (N,) int64
-    probs: np.ndarray  # (N, classes) float32
-    confusion: np.ndarray  # (classes, classes) int64, rows = true label
-
-    def summary(self) -> dict:
-        return {"loss": self.loss, "accuracy": self.accuracy}
-
-
-@dataclass
-class TrainResult:
-    end: RunEnd
-    model: nn.Module  # on the CPU
-    evaluation: Evaluation | None
-    history: list[EpochEnd] = field(default_factory=list)
-    device: str = ""
-    notice: str = ""  # e.g. a fallback to the CPU
 
 
 def make_optimizer(cfg: RunConfig, params, device: torch.device) -> torch.optim.Optimizer:
@@ -147,8 +124,6 @@ def train(cfg: RunConfig, bundle: DataBundle, callbacks: Sequence[Callback] = ()
     check(cfg)
     device, notice = devices.pick(cfg.device)
     if cfg.model_spec().engine == "numpy":
-        from nnkit.training.numpy_engine import train_numpy
-
         return train_numpy(cfg, bundle, callbacks, control, run_id)
     control = control or RunControl()
     try:
@@ -180,10 +155,6 @@ def failed(error: Exception, callbacks: Sequence[Callback]) -> TrainingFailed:
     for cb in callbacks:
         cb.on_run_end(end)
     return TrainingFailed(end.message)
-
-
-class TrainingFailed(RuntimeError):
-    """The run broke on an unexpected error; its message says which."""
 
 
 def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,

@@ -17,8 +17,8 @@ from nnkit.config import RunConfig
 from nnkit.data import DataBundle
 from nnkit.training.control import RunControl
 from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
-from nnkit.training.loop import Evaluation, TrainResult
 from nnkit.training.numpy_mlp import NumpyMLP, train_numpy_mlp
+from nnkit.training.results import Evaluation, TrainResult
 
 
 def torch_state(spec: models.ModelSpec, state: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:

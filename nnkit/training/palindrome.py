@@ -8,11 +8,16 @@ tanh RNN finds it (the vanishing gradient, made visible as accuracy against leng
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from nnkit.config import RunConfig
+from nnkit.training.control import RunControl, StopTraining
+from nnkit.training.loop import make_optimizer
 
 DIGITS = 10
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
@@ -46,14 +51,12 @@ class PalindromeRNN(nn.Module):
 
 
 def _optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    """The named optimizer over params."""
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM)
-    raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
+    """The named optimizer over params, from the trainer's own factory."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
+    cfg = RunConfig(optimizer=name, lr=lr, weight_decay=0.0,
+                    momentum=SGD_MOMENTUM if name == "sgd" else 0.0)
+    return make_optimizer(cfg, params, torch.device("cpu"))
 
 
 @torch.inference_mode()
@@ -66,10 +69,18 @@ def _evaluate(model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, float]:
 def train_palindrome(length: int, *, hidden: int = 64, epochs: int = 10, batch_size: int = 128,
                      lr: float = 1e-3, optimizer: str = "rmsprop", clip: float | None = 1.0,
                      n_train: int = 5000, n_test: int = 1000, seed: int = 0,
-                     device: str = "cpu") -> dict:
-    """Train a PalindromeRNN on one length; test accuracy and a per-epoch history."""
+                     device: str = "cpu", control: RunControl | None = None,
+                     save_to: Path | None = None,
+                     on_epoch: Callable[[dict], None] | None = None) -> dict:
+    """Train a PalindromeRNN on one length; test accuracy and a per-epoch history.
+
+    control pauses and stops it between steps (status "stopped": the epochs done so far are
+    kept); save_to, if given, gets the model's state dict when it ends, stopped or not;
+    on_epoch gets each epoch's row as it ends."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    control = control or RunControl()
+    status = "finished"
     dev = torch.device(device)
     x_train, y_train = make_palindromes(n_train, length, seed=seed)
     x_test, y_test = make_palindromes(n_test, length, seed=seed + 1)
@@ -80,33 +91,52 @@ def train_palindrome(length: int, *, hidden: int = 64, epochs: int = 10, batch_s
     opt = _optimizer(optimizer, model.parameters(), lr)
     gen = torch.Generator().manual_seed(seed)
     history, seconds = [], 0.0
-    for epoch in range(1, epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        perm = torch.randperm(n_train, generator=gen).to(dev)
-        loss_sum = torch.zeros((), device=dev)
-        correct = torch.zeros((), device=dev, dtype=torch.int64)
-        for i in range(0, n_train, batch_size):
-            idx = perm[i:i + batch_size]
-            logits = model(x_train[idx])  # (B, 10)
-            loss = F.cross_entropy(logits, y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(1) == y_train[idx]).sum()
-        seconds += time.perf_counter() - t0
-        model.eval()
-        test_loss, test_acc = _evaluate(model, x_test, y_test)
-        history.append({"epoch": epoch, "train_loss": loss_sum.item() / n_train,
-                        "train_accuracy": correct.item() / n_train, "test_loss": test_loss,
-                        "test_accuracy": test_acc, "seconds": seconds})
+    try:
+        for epoch in range(1, epochs + 1):
+            history.append(_epoch(model, opt, x_train, y_train, x_test, y_test, epoch,
+                                  batch_size, clip, gen, control, seconds))
+            seconds = history[-1]["seconds"]
+            if on_epoch:
+                on_epoch(history[-1])
+    except StopTraining:
+        status = "stopped"
+    if save_to is not None:
+        Path(save_to).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, save_to)
     last = history[-1] if history else {"test_loss": None, "test_accuracy": None}
     return {"length": length, "hidden": hidden, "optimizer": optimizer, "lr": lr, "clip": clip,
-            "test_loss": last["test_loss"], "test_accuracy": last["test_accuracy"],
-            "seconds": seconds, "epochs": history}
+            "status": status, "test_loss": last["test_loss"],
+            "test_accuracy": last["test_accuracy"], "seconds": seconds, "epochs": history}
+
+
+def _epoch(model, opt, x_train, y_train, x_test, y_test, epoch: int, batch_size: int,
+           clip: float | None, gen: torch.Generator, control: RunControl,
+           seconds: float) -> dict:
+    """One pass over the training set, then the test set's loss and accuracy."""
+    dev, n_train = x_train.device, len(x_train)
+    t0 = time.perf_counter()
+    model.train()
+    perm = torch.randperm(n_train, generator=gen).to(dev)
+    loss_sum = torch.zeros((), device=dev)
+    correct = torch.zeros((), device=dev, dtype=torch.int64)
+    for i in range(0, n_train, batch_size):
+        control.checkpoint()
+        idx = perm[i:i + batch_size]
+        logits = model(x_train[idx])  # (B, 10)
+        loss = F.cross_entropy(logits, y_train[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.detach().argmax(1) == y_train[idx]).sum()
+    seconds += time.perf_counter() - t0
+    model.eval()
+    test_loss, test_acc = _evaluate(model, x_test, y_test)
+    return {"epoch": epoch, "train_loss": loss_sum.item() / n_train,
+            "train_accuracy": correct.item() / n_train, "test_loss": test_loss,
+            "test_accuracy": test_acc, "seconds": seconds}
 
 
 def accuracy_vs_length(lengths: Iterable[int] = DEFAULT_LENGTHS, **train_kwargs) -> list[dict]:

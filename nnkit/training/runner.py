@@ -16,7 +16,8 @@ from nnkit.config import RunConfig, check
 from nnkit.runs import RunStore, StoreError
 from nnkit.training.control import RunControl
 from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
-from nnkit.training.loop import TrainingFailed, TrainResult, train
+from nnkit.training.loop import train
+from nnkit.training.results import TrainingFailed, TrainResult
 
 
 class StoreWriter(Callback):

@@ -9,10 +9,10 @@ hidden: the width of the first hidden dense layer, later layers keeping their pr
 
 from __future__ import annotations
 
-import threading
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -21,8 +21,9 @@ from nnkit.config import ConfigError, RunConfig, check
 from nnkit.runs import RunStore
 from nnkit.training import batched
 from nnkit.training.control import RunControl
-from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
-from nnkit.training.loop import TrainingFailed, TrainResult, train
+from nnkit.training.events import Callback, RunEnd
+from nnkit.training.loop import train
+from nnkit.training.results import TrainingFailed, TrainResult
 from nnkit.training.runner import StoreWriter, load_bundle_for, save_result
 
 PARAMS = {"weight_decay": "Weight decay", "lr": "Learning rate", "batch_size": "Batch size",
@@ -152,13 +153,19 @@ def best_value(agg: Sequence[dict]):
     return max(agg, key=lambda a: a["mean"])["value"] if agg else None
 
 
-def plan(spec: SweepSpec) -> list[list[int]]:
-    """Member indices in training groups: members in one group of two or more train at once."""
+def groups_of(cfgs: Sequence[RunConfig]) -> list[list[int]]:
+    """Indices of cfgs in training groups: the members of a group of two or more differ only in
+    lr, weight decay and seed, and train at once (nnkit.training.batched)."""
     groups: dict[str, list[int]] = {}
-    for i, (_, _, cfg) in enumerate(members(spec)):
+    for i, cfg in enumerate(cfgs):
         key = batched.batch_key(cfg) if not batched.not_worth_it(cfg) else f"alone {i}"
         groups.setdefault(key, []).append(i)
     return list(groups.values())
+
+
+def plan(spec: SweepSpec) -> list[list[int]]:
+    """Member indices in training groups: members in one group of two or more train at once."""
+    return groups_of([cfg for _, _, cfg in members(spec)])
 
 
 def can_batch(spec: SweepSpec) -> bool:
@@ -258,64 +265,104 @@ def run_name(group: str, param: str, value, replicate: int) -> str:
     return f"{group}: {param}={value:g} #{replicate + 1}"
 
 
-def run_sweep(spec: SweepSpec, store: RunStore,
-              callbacks_per_member: Callable[[int, str], Sequence[Callback]] | None = None,
-              control: RunControl | None = None,
-              on_member_end: Callable[[MemberResult], None] | None = None) -> SweepResult:
-    """Train every member and store each as an ordinary run (group = the sweep's name).
-
-    callbacks_per_member(i, run_id) gives member i's extra listeners; a stop ends the members
-    training now (they keep what they learned) and the ones not started yet."""
+def create(spec: SweepSpec, store: RunStore) -> tuple[str, list[str]]:
+    """Store a sweep: its member runs (queued, group = its name) and a job record holding its
+    settings as data (param, values, replicates, base config, each member's value and
+    replicate). Returns the job id and the member run ids, in member order."""
     mem = members(spec)
-    groups = plan(spec)
     data.prepare(spec.base.dataset)  # before any run exists: missing data leaves no ghosts
     name = spec.name or default_name(spec)
-    control = control or RunControl()
-    t0 = time.perf_counter()
     ids = [store.create_run(cfg, run_name(name, spec.param, v, r), "queued", group=name)
            for v, r, cfg in mem]
-    extra = [list(callbacks_per_member(i, ids[i])) if callbacks_per_member else []
-             for i in range(len(mem))]
-    results: list[MemberResult | None] = [None] * len(mem)
-    for group in groups:
-        cfgs = [mem[i][2] for i in group]
+    settings = {"param": spec.param, "values": list(spec.values), "replicates": spec.replicates,
+                "base": json.loads(spec.base.to_json()),
+                "members": [[run_id, v, r] for run_id, (v, r, _) in zip(ids, mem)]}
+    job_id = store.create_job("sweep", name, settings, ids)
+    return job_id, ids
+
+
+def train_members(store: RunStore, run_ids: Sequence[str], control: RunControl | None = None,
+                  callbacks_for: Callable[[str], Sequence[Callback]] | None = None,
+                  on_member_end: Callable[[str, TrainResult | None], None] | None = None
+                  ) -> dict[str, TrainResult | None]:
+    """Train stored runs as a group: those that differ only in lr, weight decay and seed at
+    once, the others one after another; every member's progress goes to the store. The
+    training process trains sweeps and Catalogue experiments with this, the CLI's sweep too.
+
+    callbacks_for(run_id) gives a member's extra listeners. A stop ends the members training
+    now (they keep what they learned) and the ones not started yet ("stopped before it
+    started"). Returns each run's result (None where it failed before training)."""
+    control = control or RunControl()
+    recs = [store.get(r) for r in run_ids]
+    present = [(r, rec) for r, rec in zip(run_ids, recs) if rec is not None]
+    ids, cfgs = [r for r, _ in present], [rec.config for _, rec in present]
+    extra = {r: list(callbacks_for(r)) if callbacks_for else [] for r in ids}
+    out: dict[str, TrainResult | None] = {}
+
+    def ended(group: list[int], end: RunEnd) -> None:
+        for i in group:
+            store.finish(ids[i], end)
+            for cb in extra[ids[i]]:
+                cb.on_run_end(end)
+            out[ids[i]] = None
+            if on_member_end:
+                on_member_end(ids[i], None)
+
+    for group in groups_of(cfgs):
+        gcfgs, gids = [cfgs[i] for i in group], [ids[i] for i in group]
         if control.stop_requested:
-            end = RunEnd("stopped", "stopped before it started", 0.0, None, None)
-            for i in group:
-                store.finish(ids[i], end)
-                for cb in extra[i]:
-                    cb.on_run_end(end)
-                results[i] = MemberResult(i, mem[i][0], mem[i][1], ids[i], "stopped")
+            ended(group, RunEnd("stopped", "stopped before it started", 0.0, None, None))
             continue
         try:
-            bundles = _bundles(cfgs)
-        except Exception as e:  # noqa: BLE001 - this group fails; the sweep goes on
-            bundles, end = [None] * len(group), RunEnd("failed", f"{type(e).__name__}: {e}",
-                                                       0.0, None, None)
-            for i in group:
-                store.finish(ids[i], end)
-                for cb in extra[i]:
-                    cb.on_run_end(end)
-        together = len(group) > 1
+            bundles = _bundles(gcfgs)
+        except Exception as e:  # noqa: BLE001 - this group fails; the others go on
+            ended(group, RunEnd("failed", f"{type(e).__name__}: {e}", 0.0, None, None))
+            continue
+        cbs = [[StoreWriter(store, r, c, b.info, flush_seconds=5.0), *extra[r]]
+               for r, c, b in zip(gids, gcfgs, bundles)]
         trained: list[TrainResult | None] = [None] * len(group)
-        if bundles[0] is not None:
-            cbs = [[StoreWriter(store, ids[i], c, b.info, flush_seconds=5.0), *extra[i]]
-                   for i, c, b in zip(group, cfgs, bundles)]
-            try:
-                if together:
-                    trained = batched.train_batched(cfgs, bundles, cbs, control,
-                                                    [ids[i] for i in group])
-                else:
-                    trained = [train(cfgs[0], bundles[0], cbs[0], control, ids[group[0]])]
-            except TrainingFailed:  # the callbacks recorded the failure; the sweep goes on
-                pass
-        for i, cfg, bundle, res in zip(group, cfgs, bundles, trained):
-            results[i] = _member_result(i, mem[i], ids[i], res, together)
+        try:
+            if len(group) > 1:
+                trained = batched.train_batched(gcfgs, bundles, cbs, control, gids)
+            else:
+                trained = [train(gcfgs[0], bundles[0], cbs[0], control, gids[0])]
+        except TrainingFailed:  # the callbacks recorded the failure; the others go on
+            pass
+        for r, cfg, bundle, res in zip(gids, gcfgs, bundles, trained):
             if res is not None:
-                save_result(store, ids[i], cfg, bundle.info, res)
+                save_result(store, r, cfg, bundle.info, res)
+            out[r] = res
             if on_member_end:
-                on_member_end(results[i])
-    return SweepResult(name, spec.param, results, any(len(g) > 1 for g in groups),
+                on_member_end(r, res)
+    return out
+
+
+def run_sweep(spec: SweepSpec, store: RunStore, control: RunControl | None = None,
+              on_member_end: Callable[[MemberResult], None] | None = None) -> SweepResult:
+    """Store and train a sweep in this process (the CLI's way; the app queues it instead)."""
+    t0 = time.perf_counter()
+    job_id, ids = create(spec, store)
+    mem = members(spec)
+    index = {r: i for i, r in enumerate(ids)}
+    together = {r for g in plan(spec) if len(g) > 1 for r in (ids[i] for i in g)}
+    results: dict[str, MemberResult] = {}
+
+    def member_end(run_id: str, res: TrainResult | None) -> None:
+        i = index[run_id]
+        results[run_id] = _member_result(i, mem[i], run_id, res, run_id in together)
+        if res is None:  # it never trained: stopped before it started, or its data failed
+            rec = store.get(run_id)
+            results[run_id].status = rec.status if rec else "failed"
+        if on_member_end:
+            on_member_end(results[run_id])
+
+    store.update_job(job_id, status="running")
+    train_members(store, ids, control, on_member_end=member_end)
+    job = store.get_job(job_id)
+    status = "stopped" if control is not None and control.stop_requested else "finished"
+    store.update_job(job_id, status=status, message=control.reason if status == "stopped"
+                     else "")
+    return SweepResult(job.name, spec.param, [results[r] for r in ids], bool(together),
                        time.perf_counter() - t0)
 
 
@@ -351,24 +398,32 @@ def log_axis(param: str, values: Iterable) -> bool:
 
 
 def load_sweep(store: RunStore, group: str) -> SweepResult | None:
-    """A stored sweep read back from its runs (None when the group has none)."""
-    runs = [r for r in store.list() if r.group_name == group][::-1]  # oldest first
+    """A stored sweep read back from its job record and runs (None when the group has none).
+    Runs grouped without a sweep record (a Catalogue experiment) take as their param the one
+    setting their configs differ in."""
+    runs = {r.id: r for r in store.list() if r.group_name == group}
     if not runs:
         return None
-    named = [r.name.split(": ", 1)[-1].split("=")[0] for r in runs]
-    param = named[0] if named[0] in PARAMS else next(
-        (p for p in PARAMS if len({value_of(r.config, p) for r in runs}) > 1), "seed")
-    value = (lambda cfg: cfg.seed) if param == "seed" else (lambda cfg: value_of(cfg, param))
-    first_seed: dict = {}
-    for r in runs:
-        first_seed[value(r.config)] = min(first_seed.get(value(r.config), r.config.seed),
-                                          r.config.seed)
-    out = [MemberResult(i, value(r.config), r.config.seed - first_seed[value(r.config)], r.id,
-                        r.status, r.final_test_accuracy, r.final_test_loss, r.train_seconds,
-                        "at once" in r.device)
-           for i, r in enumerate(runs)]
+    job = next((j for j in store.list_jobs("sweep") if j.name == group), None)
+    if job is not None:
+        param = job.spec["param"]
+        order = [(r, v, k) for r, v, k in job.spec["members"] if r in runs]
+    else:
+        old = sorted(runs.values(), key=lambda r: (r.created, r.id))
+        param = next((p for p in PARAMS if len({value_of(r.config, p) for r in old}) > 1),
+                     "seed")
+        value = (lambda c: c.seed) if param == "seed" else (lambda c: value_of(c, param))
+        first = {}
+        for r in old:
+            first[value(r.config)] = min(first.get(value(r.config), r.config.seed), r.config.seed)
+        order = [(r.id, value(r.config), r.config.seed - first[value(r.config)]) for r in old]
+    out = [MemberResult(i, v, k, r, runs[r].status, runs[r].final_test_accuracy,
+                        runs[r].final_test_loss, runs[r].train_seconds,
+                        "at once" in runs[r].device)
+           for i, (r, v, k) in enumerate(order)]
+    recs = [runs[r] for r, _, _ in order]
     return SweepResult(group, param, out, any(m.batched for m in out),
-                       max(r.updated for r in runs) - min(r.created for r in runs))
+                       max(r.updated for r in recs) - min(r.created for r in recs))
 
 
 def stored_sweeps(store: RunStore) -> list[str]:
@@ -386,150 +441,3 @@ def differing_fields(configs: Sequence[RunConfig]) -> dict[str, list]:
         rows.append(flat)
     keys = rows[0].keys() if rows else []
     return {k: [r[k] for r in rows] for k in keys if len({repr(r[k]) for r in rows}) > 1}
-
-
-# --- a sweep in a background thread (the dashboard's) ---------------------------------------
-@dataclass
-class MemberProgress:
-    """What the live view shows of one member."""
-
-    index: int
-    value: object
-    replicate: int
-    run_id: str = ""
-    status: str = "queued"
-    epoch: int = 0
-    epochs: int = 0
-    step: int = 0
-    total_steps: int = 0
-    test_accuracy: float | None = None  # the last epoch's, then the final one
-
-
-class _Progress(Callback):
-    """Copies one member's events into its MemberProgress under the job's lock."""
-
-    def __init__(self, item: MemberProgress, lock: threading.Lock) -> None:
-        self.item, self.lock = item, lock
-
-    def on_run_start(self, e: RunStart) -> None:
-        with self.lock:
-            self.item.status, self.item.total_steps = "running", e.epochs * e.steps_per_epoch
-
-    def on_step_end(self, e: StepEnd) -> None:
-        with self.lock:
-            self.item.step, self.item.epoch = e.step, e.epoch
-
-    def on_epoch_end(self, e: EpochEnd) -> None:
-        with self.lock:
-            self.item.test_accuracy = e.test_accuracy
-
-    def on_run_end(self, e: RunEnd) -> None:
-        with self.lock:
-            self.item.status = e.status
-            if e.test_accuracy is not None:
-                self.item.test_accuracy = e.test_accuracy
-
-
-class SweepJob:
-    """A sweep training in its own thread; pages read snapshot() copies, never the thread."""
-
-    def __init__(self, spec: SweepSpec, store: RunStore) -> None:
-        self.spec = replace(spec, name=spec.name or default_name(spec))
-        self.store, self.control, self.lock = store, RunControl(), threading.Lock()
-        self.progress = [MemberProgress(i, v, r, epochs=cfg.epochs)
-                         for i, (v, r, cfg) in enumerate(members(self.spec))]
-        self.result: SweepResult | None = None
-        self.error = ""
-        self.started = time.time()
-        self._thread = threading.Thread(target=self._run, name="nnkit-sweep", daemon=True)
-
-    def start(self) -> SweepJob:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """End the sweep: members training now keep what they learned; finished ones stay."""
-        self.control.stop("stopped by the user")
-
-    @property
-    def active(self) -> bool:
-        return self._thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def snapshot(self) -> list[MemberProgress]:
-        """Consistent copies of every member's progress."""
-        with self.lock:
-            return [replace(p) for p in self.progress]
-
-    def _callbacks(self, i: int, run_id: str) -> list[Callback]:
-        with self.lock:
-            self.progress[i].run_id = run_id
-        return [_Progress(self.progress[i], self.lock)]
-
-    def _run(self) -> None:
-        try:
-            self.result = run_sweep(self.spec, self.store, self._callbacks, self.control)
-        except Exception as e:  # noqa: BLE001 - shown on the page; the app goes on
-            self.error = f"{type(e).__name__}: {e}"
-
-
-# --- the command line: python -m nnkit sweep ... ---------------------------------------------
-def add_cli(subparsers) -> None:
-    """Add `sweep` to nnkit's command line (called by nnkit.cli.build_parser)."""
-    from nnkit import cli
-
-    p = subparsers.add_parser("sweep", help="train one setting at several values, replicated",
-                              description="Every member is stored as a run; the table gives "
-                              "the final test accuracy per value (mean, sample std, n).")
-    cli._add_config_options(p)
-    p.add_argument("--param", required=True, choices=tuple(PARAMS), help="the setting to vary")
-    how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--values", help="comma-separated values, e.g. 1e-6,1e-5,1e-4,1e-3")
-    how.add_argument("--range", dest="value_range", metavar="KIND:START:STOP:COUNT",
-                     help="e.g. log:1e-6:1e-3:5 or linear:0:0.5:3")
-    p.add_argument("--replicates", type=int, default=3, help="trainings per value (default 3)")
-    p.add_argument("--name", help="the sweep's name (its runs' group)")
-    p.set_defaults(func=cmd_sweep)
-
-
-def cmd_sweep(args) -> int:
-    import json
-    import sys
-
-    from nnkit import cli
-
-    base = cli.config_from_args(args)
-    if args.values is not None:
-        values = values_from_range("list", text=args.values, integer=args.param in INTEGER)
-    else:
-        try:
-            kind, start, stop, count = args.value_range.split(":")
-            start, stop, count = float(start), float(stop), int(count)
-        except ValueError:
-            raise ConfigError("range", f"must be KIND:START:STOP:COUNT (got {args.value_range!r})"
-                              ) from None
-        values = values_from_range(kind, start, stop, count, integer=args.param in INTEGER)
-    spec = SweepSpec(base, args.param, values, args.replicates, args.name or "")
-    print(f"{len(members(spec))} runs: {describe_plan(spec)}; about "
-          f"{estimate_seconds(spec):.0f} s on a 2-core CPU", file=sys.stderr)
-
-    def report(m: MemberResult) -> None:
-        acc = "-" if m.test_accuracy is None else f"{m.test_accuracy:.4f}"
-        print(f"{args.param}={m.value:g} #{m.replicate + 1}: {m.status}, test {acc}",
-              file=sys.stderr)
-
-    result = run_sweep(spec, cli.RunStore(), on_member_end=report)
-    agg = result.aggregate()
-    print(f"{args.param:>12} {'mean':>7} {'std':>7} {'n':>3}  replicates")
-    for a in agg:
-        print(f"{a['value']:>12g} {a['mean']:>7.4f} {a['std']:>7.4f} {a['n']:>3}  "
-              + " ".join(f"{v:.4f}" for v in a["values"]))
-    print(json.dumps({"param": args.param, "name": result.name,
-                      "results": [{k: a[k] for k in ("value", "mean", "std", "n")} for a in agg],
-                      "best": best_value(agg), "batched": result.batched,
-                      "seconds": round(result.seconds, 3),
-                      "runs": [m.run_id for m in result.members]}))
-    return cli.EXIT_OK if agg else cli.EXIT_ERROR

@@ -37,10 +37,10 @@ def test_a_second_tab_queues_its_own_run_and_a_deleted_run_gives_back_the_form(s
         # Tab B is not shown A's run as its own: it gets the form, and word of the queue.
         b.goto(f"{server.url}/train?train_subset=2000")
         wait_for_app(b)
-        b.get_by_text("1 run(s) queued or training already").wait_for()
+        b.get_by_text("1 job(s) queued or training already").wait_for()
         assert b.get_by_role("button", name="Stop").count() == 0
         b.get_by_role("button", name="Train", exact=True).click()
-        b.get_by_text("Queued: 1 run(s) ahead of it").wait_for()
+        b.get_by_text("Queued: 1 job(s) ahead of it").wait_for()
         run_b = _run_id(b)
         assert run_b and run_b != run_a
         screenshot(b, "train-second-tab-queued")
