@@ -24,6 +24,7 @@ from torch import nn
 from nnkit import models, toy
 from nnkit.config import OPTIMIZERS
 from nnkit.training import palindrome
+from nnkit.training.status import divergence_message
 
 MULTI_CLASS = ("spiral", "gaussians")  # the toy sets that take a number of classes
 ORPHAN_SECONDS = 60.0  # a trainer no page has looked at for this long stops itself
@@ -218,8 +219,7 @@ class ToyTrainer:
             value = loss.item()
             if not math.isfinite(value):
                 self._snapshot(model, step, value)
-                return "diverged", (f"the loss became {value} at step {step}: the learning "
-                                    f"rate {cfg.lr:g} is too high for {cfg.optimizer}")
+                return "diverged", divergence_message(cfg.optimizer, cfg.lr, value, step)
             loss_sum, count = loss_sum + value, count + 1
             with self._lock:
                 orphaned = time.monotonic() - self._seen > ORPHAN_SECONDS

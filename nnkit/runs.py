@@ -18,6 +18,7 @@ import numpy as np
 from nnkit import diskerrors, paths
 from nnkit.config import RunConfig
 from nnkit.training.events import EpochEnd, RunEnd
+from nnkit.training.status import SQL_ACTIVE, is_active
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -44,7 +45,6 @@ CREATE TABLE IF NOT EXISTS steps (
     PRIMARY KEY (run_id, step)
 );
 """
-ACTIVE = ("queued", "running", "paused")
 CHECKPOINT_FORMAT = "nnkit-checkpoint-1"
 EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                 "test_loss", "test_accuracy", "images_per_second", "seconds")
@@ -93,7 +93,7 @@ class JobRecord:
 
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE
+        return is_active(self.status)
 
 
 JOB_JSON = ("spec", "runs", "result")
@@ -233,8 +233,8 @@ class RunStore:
     def recover_interrupted(self) -> list[str]:
         """Mark runs left active by a process that is gone as 'interrupted'; return their ids."""
         with self._connect() as db:
-            rows = db.execute(f"SELECT id, pid FROM runs WHERE status IN {ACTIVE}").fetchall()
-            jobs = db.execute(f"SELECT id, pid FROM jobs WHERE status IN {ACTIVE}").fetchall()
+            rows = db.execute(f"SELECT id, pid FROM runs WHERE status IN {SQL_ACTIVE}").fetchall()
+            jobs = db.execute(f"SELECT id, pid FROM jobs WHERE status IN {SQL_ACTIVE}").fetchall()
         lost = [r["id"] for r in rows if not _pid_alive(r["pid"])]
         for run_id in lost:
             has = self.checkpoint_path(run_id).exists()

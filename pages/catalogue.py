@@ -13,9 +13,9 @@ from nnkit.config import RunConfig
 from nnkit.jobs.manager import POLICY
 from nnkit.runs import RunRecord, StoreError
 from nnkit.training.runner import load_model
+from nnkit.training.status import ACTIVE
 from pages import ui
 
-ACTIVE = ("queued", "loading", "running", "paused")
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
 st.title("Catalogue")

@@ -9,7 +9,8 @@ import streamlit as st
 import torch
 
 from nnkit import data, metrics, models, paths, plots
-from nnkit.runs import ACTIVE, RunRecord, StoreError
+from nnkit.runs import RunRecord, StoreError
+from nnkit.training.status import ACTIVE
 from pages import ui
 
 GALLERY_MAX = 40  # images shown for one confusion cell

@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from nnkit import plots
-from nnkit.runs import ACTIVE, EPOCH_FIELDS, RunRecord, StoreError
+from nnkit.runs import EPOCH_FIELDS, RunRecord, StoreError
+from nnkit.training.status import ACTIVE
 from pages import ui
 
 METRICS = {"test_accuracy": "Test accuracy", "train_loss": "Train loss",

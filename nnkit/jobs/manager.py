@@ -28,11 +28,11 @@ from nnkit.jobs.protocol import SHUTDOWN_REASON, Job, decode_array
 from nnkit.runs import RunStore, StoreError
 from nnkit.training.control import RunControl
 from nnkit.training.events import EpochEnd, RunEnd
+from nnkit.training.status import is_active
 
 POLICY = ("one job trains at a time (a run, a sweep, a Catalogue experiment or the palindrome "
           "study); jobs started meanwhile wait in a queue, in order")
 IDLE_SECONDS = 600.0  # a training process idle this long exits (NNKIT_WORKER_IDLE overrides)
-ACTIVE = ("queued", "loading", "running", "paused")
 
 
 @dataclass
@@ -67,7 +67,7 @@ class LiveRun:
 
     @property
     def active(self) -> bool:
-        return self.status in ("queued", "loading", "running", "paused")
+        return is_active(self.status)
 
     def images_per_second(self) -> float:
         """Training speed so far."""
@@ -95,7 +95,7 @@ class LiveJob:
 
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE
+        return is_active(self.status)
 
 
 def _seconds(text: str | None, default: float) -> float:
@@ -342,7 +342,7 @@ class RunManager:
                 rec = self.store.get(run_id)
             except StoreError:
                 rec = None
-            if rec is None or rec.status in ("queued", "running", "paused"):
+            if rec is None or is_active(rec.status):
                 self._save(run_id, status=status, message=message)
         if job.kind != "run":
             try:
@@ -500,7 +500,7 @@ class RunManager:
                 rec = self.store.get(run_id)
             except StoreError:
                 rec = None  # unreadable now: it did not end well
-            if rec is None or rec.status in ("queued", "running", "paused"):
+            if rec is None or is_active(rec.status):
                 ended = False
                 checkpoint = ("its last checkpoint is usable" if self.store.checkpoint_path(
                     run_id).exists() else "no checkpoint was saved")

@@ -34,16 +34,16 @@ from nnkit.config import RunConfig, check
 from nnkit.data import DataBundle
 from nnkit.training import cpu
 from nnkit.training.control import RunControl, StopTraining
-from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.events import Callback, Callbacks, EpochEnd, RunEnd, RunStart, StepEnd
 from nnkit.training.loop import (
     EVAL_BATCH,
-    divergence_message,
     failed,
     make_optimizer,
     make_scheduler,
     on_device_or_cpu,
 )
 from nnkit.training.results import Evaluation, TrainResult
+from nnkit.training.status import divergence_message
 
 PER_MEMBER = ("lr", "weight_decay", "seed")  # what members of one batch may differ in
 
@@ -125,7 +125,8 @@ def train_batched(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle],
     if len({(len(b.train_y), len(b.test_y), 0 if b.val_y is None else len(b.val_y))
             for b in bundles}) > 1:
         raise ValueError("batched members need data sets of the same sizes")
-    callbacks = [list(c) for c in callbacks] if callbacks is not None else [[] for _ in cfgs]
+    callbacks = [Callbacks(c) for c in callbacks] if callbacks is not None else [
+        Callbacks() for _ in cfgs]
     run_ids = list(run_ids) if run_ids is not None else [""] * k
     control = control or RunControl()
     device, notice = devices.pick(cfgs[0].device)
@@ -133,7 +134,7 @@ def train_batched(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle],
         results, oom = on_device_or_cpu(
             device, lambda d: _train_on(cfgs, bundles, d, callbacks, control, run_ids))
     except Exception as e:
-        raise failed(e, [cb for cbs in callbacks for cb in cbs]) from e
+        raise failed(e, [cb for cbs in callbacks for cb in cbs.members]) from e
     notice = oom or notice
     for r in results:
         r.notice = notice
@@ -203,7 +204,7 @@ class _Flat:
 
 
 def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: torch.device,
-              callbacks: list[list[Callback]], control: RunControl,
+              callbacks: list[Callbacks], control: RunControl,
               run_ids: list[str]) -> list[TrainResult]:
     cfg, k = cfgs[0], len(cfgs)
     spec, info = cfg.model_spec(), bundles[0].info
@@ -236,8 +237,7 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
     for i, cbs in enumerate(callbacks):
         start = RunStart(run_ids[i], f"{dev_name}, {k} at once (torch.func)", num_params,
                          cfg.epochs, steps_per_epoch, n)
-        for cb in cbs:
-            cb.on_run_start(start)
+        cbs.on_run_start(start)
 
     histories: list[list[EpochEnd]] = [[] for _ in cfgs]
     diverged: list[str] = [""] * k
@@ -281,11 +281,10 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
                 seen += yb.shape[1]
                 for i in alive():
                     if not math.isfinite(values[i]):
-                        diverged[i] = divergence_message(cfgs[i], values[i], epoch, step)
+                        diverged[i] = divergence_message(cfgs[i].optimizer, cfgs[i].lr, values[i], step, epoch)
                         continue
                     event = StepEnd(epoch, step, values[i], cfgs[i].lr * factor)
-                    for cb in callbacks[i]:
-                        cb.on_step_end(event)
+                    callbacks[i].on_step_end(event)
                 for g in governors:
                     g.tick()
                 epoch_seconds += time.perf_counter() - t0
@@ -306,10 +305,9 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
                                  test[0][i], test[1][i], seen / max(train_seconds - before, 1e-9),
                                  train_seconds)
                 histories[i].append(event)
-                state = _member_state(params, buffers, keys, i) if callbacks[i] else {}
-                for cb in callbacks[i]:
-                    cb.on_checkpoint(epoch, state)
-                    cb.on_epoch_end(event)
+                state = _member_state(params, buffers, keys, i) if callbacks[i].members else {}
+                callbacks[i].on_checkpoint(epoch, state)
+                callbacks[i].on_epoch_end(event)
     except StopTraining:
         status, message = "stopped", f"{control.reason} after {step} steps"
     train_seconds += epoch_seconds  # the part of an epoch cut short
@@ -332,7 +330,6 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
             metrics={"images_per_second": images / train_seconds if train_seconds else 0.0,
                      "steps": step, "epochs_done": len(histories[i]), "batched": k},
         )
-        for cb in callbacks[i]:
-            cb.on_run_end(end)
+        callbacks[i].on_run_end(end)
         results.append(TrainResult(end, model, evaluation, histories[i], dev_name))
     return results

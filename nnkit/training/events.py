@@ -6,6 +6,7 @@ the dashboard's live view are all just callbacks. Events carry plain numbers, ne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,3 +73,41 @@ class Callback:
 
     def on_run_end(self, event: RunEnd) -> None:
         """Called once when the run ends, whatever the outcome."""
+
+
+class Callbacks(Callback):
+    """Several callbacks heard as one, in order: what every trainer calls. At the end each
+    one hears how the run ended even if another raises; the first error is raised after."""
+
+    def __init__(self, callbacks: Sequence[Callback] = ()) -> None:
+        self.members = list(callbacks)
+
+    def on_run_start(self, event: RunStart) -> None:
+        for cb in self.members:
+            cb.on_run_start(event)
+
+    def on_step_end(self, event: StepEnd) -> None:
+        for cb in self.members:
+            cb.on_step_end(event)
+
+    def on_epoch_end(self, event: EpochEnd) -> None:
+        for cb in self.members:
+            cb.on_epoch_end(event)
+
+    def on_weights(self, step: int, first_layer: np.ndarray) -> None:
+        for cb in self.members:
+            cb.on_weights(step, first_layer)
+
+    def on_checkpoint(self, epoch: int, state: dict) -> None:
+        for cb in self.members:
+            cb.on_checkpoint(epoch, state)
+
+    def on_run_end(self, event: RunEnd) -> None:
+        errors = []
+        for cb in self.members:
+            try:
+                cb.on_run_end(event)
+            except Exception as e:  # noqa: BLE001 - the others must still hear of the end
+                errors.append(e)
+        if errors:
+            raise errors[0]

@@ -18,12 +18,12 @@ from nnkit.data import DataBundle
 from nnkit.runs import StoreError
 from nnkit.training import cpu
 from nnkit.training.control import RunControl, StopTraining
-from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.events import Callback, Callbacks, EpochEnd, RunEnd, RunStart, StepEnd
 from nnkit.training.numpy_engine import train_numpy
 from nnkit.training.results import Evaluation, TrainingFailed, TrainResult
+from nnkit.training.status import SAFE_LR, divergence_message
 
 EVAL_BATCH = 1000
-SAFE_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-2, "rmsprop": 1e-3}  # rates that train here
 CHANCE_MARGIN = 0.05  # a test accuracy within this of chance level learned nothing
 WEIGHTS_EVERY = 2.0  # seconds between first-layer copies sent to on_weights
 
@@ -90,18 +90,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, bundle: DataBun
     return Evaluation(loss, acc, preds.numpy(), p.numpy().astype(np.float32), cm.numpy())
 
 
-def divergence_message(cfg: RunConfig, loss: float, epoch: int, step: int) -> str:
-    """Why a run diverged, in words a student can act on."""
-    what = "nan" if math.isnan(loss) else "infinite"
-    hint = f"the learning rate {cfg.lr:g} is likely too high for {cfg.optimizer}"
-    safe = SAFE_LR[cfg.optimizer]
-    if cfg.lr > safe:
-        hint += f"; try {safe:g} or lower"
-    else:
-        hint += "; try a lower learning rate, batch norm, or input normalization"
-    return f"the loss became {what} at epoch {epoch}, step {step}: {hint}"
-
-
 def finished_message(cfg: RunConfig, ev: Evaluation) -> str:
     """How a finished run ended; says so when its test accuracy is no better than guessing."""
     done = f"finished {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}"
@@ -152,15 +140,14 @@ def failed(error: Exception, callbacks: Sequence[Callback]) -> TrainingFailed:
     # the store's errors (a full disk, say) name their file and cause already
     message = str(error) if isinstance(error, StoreError) else f"{type(error).__name__}: {error}"
     end = RunEnd("failed", message, 0.0, None, None)
-    for cb in callbacks:
-        cb.on_run_end(end)
+    Callbacks(callbacks).on_run_end(end)
     return TrainingFailed(end.message)
 
 
 def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
               callbacks: Sequence[Callback], control: RunControl, run_id: str) -> TrainResult:
     spec = cfg.model_spec()
-    callbacks = [*callbacks, *cpu.governors(device)]  # threads follow the machine's load
+    callbacks = Callbacks([*callbacks, *cpu.governors(device)])  # threads follow the load
     torch.manual_seed(cfg.seed)
     model = models.build_model(spec, bundle.info.input_shape, bundle.info.num_classes)
     channels_last = spec.kind == "cnn" and device.type in ("cpu", "cuda")
@@ -173,8 +160,7 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
     gen = torch.Generator().manual_seed(cfg.seed)
     dev_name = devices.describe(device)
     start = RunStart(run_id, dev_name, models.num_params(model), cfg.epochs, steps_per_epoch, n)
-    for cb in callbacks:
-        cb.on_run_start(start)
+    callbacks.on_run_start(start)
 
     history: list[EpochEnd] = []
     first = next(p for p in model.parameters() if p.ndim in (2, 4))  # conv1 or the first dense
@@ -207,19 +193,17 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
                 step += 1
                 value = loss.item()
                 if not math.isfinite(value):
-                    raise _Diverged(divergence_message(cfg, value, epoch, step))
+                    raise _Diverged(divergence_message(cfg.optimizer, cfg.lr, value, step, epoch))
                 loss_sum += loss.detach() * len(yb)
                 correct += (logits.detach().argmax(1) == yb).sum()
                 seen += len(yb)
                 images += len(yb)
                 event = StepEnd(epoch, step, value, lr)
-                for cb in callbacks:
-                    cb.on_step_end(event)
+                callbacks.on_step_end(event)
                 if time.perf_counter() - last_weights > WEIGHTS_EVERY:
                     last_weights = time.perf_counter()
                     w = first.detach().float().cpu().numpy().copy()
-                    for cb in callbacks:
-                        cb.on_weights(step, w)
+                    callbacks.on_weights(step, w)
                 epoch_seconds += time.perf_counter() - t0  # loss.item() synced the device
             train_seconds, epoch_seconds = train_seconds + epoch_seconds, 0.0
             val = (evaluate(model, data.val_x, data.val_y, data, channels_last=channels_last)
@@ -231,9 +215,8 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
                              train_seconds)
             history.append(event)
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            for cb in callbacks:
-                cb.on_checkpoint(epoch, state)
-                cb.on_epoch_end(event)
+            callbacks.on_checkpoint(epoch, state)
+            callbacks.on_epoch_end(event)
     except StopTraining:
         status, message = "stopped", f"{control.reason} after {step} steps"
     except _Diverged as e:
@@ -253,8 +236,7 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
         metrics={"images_per_second": images / train_seconds if train_seconds else 0.0,
                  "steps": step, "epochs_done": len(history)},
     )
-    for cb in callbacks:
-        cb.on_run_end(end)
+    callbacks.on_run_end(end)
     model = model.cpu().to(memory_format=torch.contiguous_format)
     return TrainResult(end, model, evaluation, history, dev_name)
 

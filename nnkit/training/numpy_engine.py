@@ -16,7 +16,7 @@ from nnkit import models
 from nnkit.config import RunConfig
 from nnkit.data import DataBundle
 from nnkit.training.control import RunControl
-from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.events import Callback, Callbacks, EpochEnd
 from nnkit.training.numpy_mlp import NumpyMLP, train_numpy_mlp
 from nnkit.training.results import Evaluation, TrainResult
 
@@ -31,38 +31,20 @@ def torch_state(spec: models.ModelSpec, state: dict[str, np.ndarray]) -> dict[st
     return out
 
 
-class _Translate(Callback):
+class _Translate(Callbacks):
     """Passes events on, turning NumPy checkpoints into torch state dicts."""
 
     def __init__(self, spec: models.ModelSpec, callbacks: Sequence[Callback]) -> None:
-        self.spec, self.callbacks = spec, callbacks
+        super().__init__(callbacks)
+        self.spec = spec
         self.history: list[EpochEnd] = []
 
-    def on_run_start(self, e: RunStart) -> None:
-        for cb in self.callbacks:
-            cb.on_run_start(e)
-
-    def on_step_end(self, e: StepEnd) -> None:
-        for cb in self.callbacks:
-            cb.on_step_end(e)
-
-    def on_weights(self, step: int, first_layer: np.ndarray) -> None:
-        for cb in self.callbacks:
-            cb.on_weights(step, first_layer)
-
     def on_checkpoint(self, epoch: int, state: dict) -> None:
-        translated = torch_state(self.spec, state)
-        for cb in self.callbacks:
-            cb.on_checkpoint(epoch, translated)
+        super().on_checkpoint(epoch, torch_state(self.spec, state))
 
     def on_epoch_end(self, e: EpochEnd) -> None:
         self.history.append(e)
-        for cb in self.callbacks:
-            cb.on_epoch_end(e)
-
-    def on_run_end(self, e: RunEnd) -> None:
-        for cb in self.callbacks:
-            cb.on_run_end(e)
+        super().on_epoch_end(e)
 
 
 def _flat(bundle: DataBundle, x: torch.Tensor | None) -> np.ndarray | None:

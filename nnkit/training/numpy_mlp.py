@@ -16,12 +16,12 @@ import numpy as np
 import numpy.typing as npt
 
 from nnkit.training.control import RunControl, StopTraining
-from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.events import Callback, Callbacks, EpochEnd, RunEnd, RunStart, StepEnd
+from nnkit.training.status import divergence_message
 
 ACTIVATIONS = ("sigmoid", "relu")
 INIT_STD = 0.1  # std of the Gaussian the weights are drawn from
 EVAL_BATCH = 1000  # rows per forward pass when evaluating
-SAFE_LR = 0.1  # plain SGD rarely diverges below this on scaled inputs
 WEIGHTS_EVERY = 2.0  # seconds between first-layer copies sent to on_weights
 
 
@@ -151,29 +151,6 @@ def evaluate(model: NumpyMLP, x: np.ndarray, y: np.ndarray,
     return total_loss / len(x), correct / len(x)
 
 
-def _diverged_message(loss: float, lr: float, epoch: int, step: int) -> str:
-    """Why a run blew up, in words a learner can act on (worded as the PyTorch trainer's)."""
-    what = "nan" if math.isnan(loss) else "infinite"
-    hint = f"the learning rate {lr:g} is likely too high for sgd"
-    if lr > SAFE_LR:
-        hint += f"; try {SAFE_LR:g} or lower"
-    else:
-        hint += "; try a lower learning rate or input normalization"
-    return f"the loss became {what} at epoch {epoch}, step {step}: {hint}"
-
-
-def _emit_run_end(callbacks: Sequence[Callback], end: RunEnd) -> None:
-    """Tell every callback the run ended, even if one of them raises; then raise the first."""
-    errors = []
-    for cb in callbacks:
-        try:
-            cb.on_run_end(end)
-        except Exception as e:  # the others must still hear of the end
-            errors.append(e)
-    if errors:
-        raise errors[0]
-
-
 @dataclass
 class _Progress:
     """How far a run got: what RunEnd reports whichever way it ends."""
@@ -198,7 +175,7 @@ def train_numpy_mlp(model: NumpyMLP, x_train: np.ndarray, y_train: np.ndarray,
                     callbacks: Sequence[Callback] = (), control: RunControl | None = None,
                     run_id: str = "") -> RunEnd:
     """Minibatch SGD on (N, D) scaled inputs; emits the PyTorch trainer's events, then RunEnd."""
-    progress = _Progress()
+    progress, callbacks = _Progress(), Callbacks(callbacks)
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported, not warned
             end = _fit(model, x_train, y_train, x_test, y_test, epochs=epochs,
@@ -207,7 +184,7 @@ def train_numpy_mlp(model: NumpyMLP, x_train: np.ndarray, y_train: np.ndarray,
                        progress=progress)
     except Exception as e:  # every run must end with a RunEnd
         end = progress.end("failed", f"{type(e).__name__}: {e}", None, None)
-    _emit_run_end(callbacks, end)
+    callbacks.on_run_end(end)
     return end
 
 
@@ -228,8 +205,7 @@ def _fit(model: NumpyMLP, x_train: np.ndarray, y_train: np.ndarray,
     test_acc: float | None = None
     start = RunStart(run_id=run_id, device="cpu (numpy)", num_params=model.num_params,
                      epochs=epochs, steps_per_epoch=math.ceil(n / batch_size), train_size=n)
-    for cb in callbacks:
-        cb.on_run_start(start)
+    callbacks.on_run_start(start)
     rng = np.random.default_rng(seed)
     epoch, epoch_seconds = 0, 0.0
     last_weights = time.perf_counter()
@@ -246,20 +222,18 @@ def _fit(model: NumpyMLP, x_train: np.ndarray, y_train: np.ndarray,
                 progress.steps += 1
                 if not math.isfinite(loss):
                     progress.seconds += epoch_seconds + time.perf_counter() - t0
-                    message = _diverged_message(loss, lr, epoch, progress.steps)
+                    message = divergence_message("sgd", lr, loss, progress.steps, epoch)
                     return progress.end("diverged", message, None, None)
                 correct += int((model.last_logits.argmax(axis=1) == yb).sum())  # pre-update
                 loss_sum += loss * len(idx)
                 progress.images += len(idx)
                 model.step(grads, lr, weight_decay)
                 event = StepEnd(epoch=epoch, step=progress.steps, loss=loss, lr=lr)
-                for cb in callbacks:
-                    cb.on_step_end(event)
+                callbacks.on_step_end(event)
                 if time.perf_counter() - last_weights > WEIGHTS_EVERY:
                     last_weights = time.perf_counter()
                     w = np.array(model.weights[0][0].T, np.float32, order="C")  # (out, in) as torch
-                    for cb in callbacks:
-                        cb.on_weights(progress.steps, w)
+                    callbacks.on_weights(progress.steps, w)
                 epoch_seconds += time.perf_counter() - t0
             progress.seconds += epoch_seconds
             images_per_second = n / max(epoch_seconds, 1e-9)
@@ -272,9 +246,8 @@ def _fit(model: NumpyMLP, x_train: np.ndarray, y_train: np.ndarray,
                 images_per_second=images_per_second, seconds=progress.seconds)
             progress.epochs_done = epoch
             state = model.state_dict()
-            for cb in callbacks:  # same order as the PyTorch trainer
-                cb.on_checkpoint(epoch, state)
-                cb.on_epoch_end(end_of_epoch)
+            callbacks.on_checkpoint(epoch, state)  # in the PyTorch trainer's order
+            callbacks.on_epoch_end(end_of_epoch)
     except StopTraining:
         progress.seconds += epoch_seconds  # the part of an epoch cut short
         if has_test:

@@ -21,7 +21,7 @@ from nnkit.config import ConfigError, RunConfig, check
 from nnkit.runs import RunStore
 from nnkit.training import batched
 from nnkit.training.control import RunControl
-from nnkit.training.events import Callback, RunEnd
+from nnkit.training.events import Callback, Callbacks, RunEnd
 from nnkit.training.loop import train
 from nnkit.training.results import TrainingFailed, TrainResult
 from nnkit.training.runner import StoreWriter, load_bundle_for, save_result
@@ -302,8 +302,7 @@ def train_members(store: RunStore, run_ids: Sequence[str], control: RunControl |
     def ended(group: list[int], end: RunEnd) -> None:
         for i in group:
             store.finish(ids[i], end)
-            for cb in extra[ids[i]]:
-                cb.on_run_end(end)
+            Callbacks(extra[ids[i]]).on_run_end(end)
             out[ids[i]] = None
             if on_member_end:
                 on_member_end(ids[i], None)
