@@ -196,7 +196,7 @@ def member_rows(job_id: str) -> tuple[str, list[dict]]:
 
 
 # --- the sweeps training now ----------------------------------------------------------------
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=2.0)
 def live(job_id: str) -> None:
     """Progress of every member, and the results so far, redrawn every second."""
     job = mgr.job(job_id)
@@ -214,13 +214,12 @@ def live(job_id: str) -> None:
     st.progress(min(1.0, done), text=f"{job.name} · {finished}/{len(rows)} finished · {where}")
     st.button("Stop", on_click=mgr.stop_job, args=(job_id,), key=f"exp_stop_{job_id}",
               help="Members training now stop and keep what they learned; finished ones stay.")
+    # what changes once an epoch, not every step: an unchanged table is not drawn again
     st.dataframe(pd.DataFrame([{
         param: f"{r['value']:g}", "replicate": r["replicate"] + 1, "status": r["status"],
-        "epoch": r["epoch"], "progress": r["progress"],
-        "test acc": float("nan") if r["test acc"] is None else r["test acc"]}
+        "epoch": r["epoch"], "test acc": float("nan") if r["test acc"] is None else r["test acc"]}
         for r in rows]), hide_index=True, key=f"exp_members_{job_id}", placeholder="-",
-        column_config={"progress": st.column_config.ProgressColumn(min_value=0, max_value=1),
-                       "test acc": st.column_config.NumberColumn(format="percent")})
+        column_config={"test acc": st.column_config.NumberColumn(format="percent")})
     partial = [sweep.MemberResult(i, r["value"], r["replicate"], r["run_id"], r["status"],
                                   r["test acc"]) for i, r in enumerate(rows)]
     cfg = mgr.live(rows[0]["run_id"]).config
@@ -230,9 +229,11 @@ def live(job_id: str) -> None:
 
 if training:
     st.subheader("Training")
-    for job in training:
-        with st.container(border=len(training) > 1):
-            live(job.id)
+    with st.container(key="exp_live"):
+        st.html(ui.still_css("exp_live"))  # no animations: Chromium's CPU is training's
+        for job in training:
+            with st.container(border=len(training) > 1):
+                live(job.id)
 ended = [j for j in mgr.jobs("sweep") if not j.active]
 if ended and ended[-1].status == "failed":
     st.error(f"The sweep {ended[-1].name} broke: {ended[-1].message}")

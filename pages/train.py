@@ -439,13 +439,6 @@ def charts_view(run_id: str | None) -> None:
                     plots.steps_per_epoch(rows, rec.epochs_done or 0), None, run_id)
 
 
-# Streamlit animates every update: the progress bar slides for 0.5 s, a redrawn element fades
-# back in over 1 s. Once a second, and with no GPU, Chromium paints those frames in software:
-# in a toy app the progress bar alone went from ~8 % of a core to ~3 % without them, CPU that
-# a 2-core machine otherwise takes from training. The live view updates without animating.
-LIVE_CSS = ("<style>.st-key-live, .st-key-live * "
-            "{transition: none !important; animation: none !important}</style>")
-
 # The page is two places, in the same order whatever it shows, so that the charts' frame
 # stays the same one from the form to the live run to its end.
 top = st.container()
@@ -482,7 +475,7 @@ with view:
         if run_id is None:
             st.info("Press **Train** to start. Charts appear here and grow on their own.")
         elif training:
-            st.html(LIVE_CSS)
+            st.html(ui.still_css("live"))
             st.subheader(live_now.name)
             st.caption(describe(live_now.config))
             live_progress(run_id)
