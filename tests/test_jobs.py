@@ -126,3 +126,14 @@ def test_recovery_marks_jobs_left_running_by_a_dead_app_as_interrupted(store):
     store.update_job(job_id, pid=2**22 + 12345)  # no such process
     store.recover_interrupted()
     assert store.get_job(job_id).status == "interrupted"
+
+
+def test_people_take_turns_a_queues_five_b_one_and_b_starts_second(mgr, store):
+    a = [mgr.submit(SHORT, name=f"a{i}", owner="A") for i in range(5)]
+    b = mgr.submit(SHORT, name="b", owner="B")
+    assert mgr.queue_position(b) == 1  # behind A's first, which trains (or is about to)
+    assert [mgr.queue_position(r) for r in a[1:]] == [2, 3, 4, 5]
+    for run_id in (*a, b):
+        assert mgr.wait(run_id, timeout=180)
+    started = sorted((*a, b), key=lambda r: mgr.live(r).started)
+    assert started == [a[0], b, *a[1:]]

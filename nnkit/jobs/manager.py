@@ -18,11 +18,10 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-
-import numpy as np
 
 from nnkit.config import RunConfig, check
+from nnkit.jobs.fair import FairQueue
+from nnkit.jobs.live import LiveJob, LiveRun
 from nnkit.jobs.local import LocalExecutor
 from nnkit.jobs.protocol import SHUTDOWN_REASON, Job, decode_array
 from nnkit.runs import RunStore, StoreError
@@ -33,69 +32,6 @@ from nnkit.training.status import is_active
 POLICY = ("one job trains at a time (a run, a sweep, a Catalogue experiment or the palindrome "
           "study); jobs started meanwhile wait in a queue, in order")
 IDLE_SECONDS = 600.0  # a training process idle this long exits (NNKIT_WORKER_IDLE overrides)
-
-
-@dataclass
-class LiveRun:
-    """What the dashboard shows of a run while it is queued or training."""
-
-    run_id: str
-    name: str
-    config: RunConfig
-    # queued | loading | running | paused | finished | stopped | diverged | failed
-    status: str = "queued"
-    paused: bool = False  # a pause was asked for (it holds from the next step, or the first)
-    message: str = ""
-    device: str = ""
-    num_params: int = 0
-    epochs: int = 0
-    steps_per_epoch: int = 0
-    train_size: int = 0
-    step: int = 0
-    epoch: int = 0
-    started: float = 0.0  # wall clock when training began
-    train_seconds: float = 0.0  # training time so far, pauses excluded
-    steps: list[tuple[int, float]] = field(default_factory=list)  # (step, loss)
-    history: list[EpochEnd] = field(default_factory=list)
-    weights: np.ndarray | None = None  # latest first-layer copy
-    weights_step: int = 0
-    end: RunEnd | None = None
-
-    @property
-    def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
-
-    @property
-    def active(self) -> bool:
-        return is_active(self.status)
-
-    def images_per_second(self) -> float:
-        """Training speed so far."""
-        if self.history:
-            return self.history[-1].images_per_second
-        done = self.step * self.config.batch_size
-        return done / self.train_seconds if self.train_seconds > 0 else 0.0
-
-
-@dataclass
-class LiveJob:
-    """What the dashboard shows of a job: its kind, member runs and, for a study, results."""
-
-    id: str
-    kind: str  # run | sweep | experiment | palindrome
-    name: str
-    runs: list[str] = field(default_factory=list)
-    settings: dict = field(default_factory=dict)
-    status: str = "queued"  # queued | running | paused | finished | stopped | failed
-    message: str = ""
-    created: float = field(default_factory=time.time)
-    results: list[dict] = field(default_factory=list)  # a study's lengths done so far
-    current: int | None = None  # the length a study trains now
-    epoch: int = 0  # and the epochs of it done
-
-    @property
-    def active(self) -> bool:
-        return is_active(self.status)
 
 
 def _seconds(text: str | None, default: float) -> float:
@@ -117,7 +53,7 @@ class RunManager:
                                                      IDLE_SECONDS)
         self._make_executor = executor
         self.lock = threading.Lock()
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._queue = FairQueue()
         self._jobs: dict[str, LiveJob] = {}
         self._job_of: dict[str, str] = {}  # run id -> job id
         self._live: dict[str, LiveRun] = {}
@@ -143,7 +79,7 @@ class RunManager:
         for job_id in self.active_jobs():
             self.stop_job(job_id, SHUTDOWN_REASON)
         self._idle.wait(timeout)
-        self._queue.put(None)
+        self._queue.close()
         with self._executor_lock:
             executor, self._executor = self._executor, None
         if executor is not None:
@@ -171,25 +107,26 @@ class RunManager:
             if not self._closed and (self._executor is None or not self._executor.alive):
                 self._executor = self._make_executor(self.store, self._on_event)
 
-    def submit(self, cfg: RunConfig, name: str = "") -> str:
+    def submit(self, cfg: RunConfig, name: str = "", owner: str = "") -> str:
         """Queue one run; returns its id at once (it is in the store from now on). A run's job
-        id is its run id."""
+        id is its run id. Jobs of several owners take turns (jobs/fair.py)."""
         check(cfg)
         run_id = self.store.create_run(cfg, name=name, status="queued")
-        self._enqueue(LiveJob(run_id, "run", name, [run_id]))
+        self._enqueue(LiveJob(run_id, "run", name, [run_id], owner=owner))
         return run_id
 
-    def submit_sweep(self, spec) -> str:
+    def submit_sweep(self, spec, owner: str = "") -> str:
         """Queue a sweep (nnkit.training.sweep.SweepSpec): its members are stored runs from now
         on, its settings a job record. Returns the job id."""
         from nnkit.training import sweep  # torch: only pages that sweep need it
 
         job_id, run_ids = sweep.create(spec, self.store)
         rec = self.store.get_job(job_id)
-        self._enqueue(LiveJob(job_id, "sweep", rec.name, run_ids))
+        self._enqueue(LiveJob(job_id, "sweep", rec.name, run_ids, owner=owner))
         return job_id
 
-    def submit_group(self, name: str, group: str, runs: list[tuple[str, RunConfig]]) -> str:
+    def submit_group(self, name: str, group: str, runs: list[tuple[str, RunConfig]],
+                     owner: str = "") -> str:
         """Queue runs that train as one job (a Catalogue experiment): [(run name, config)],
         stored with group_name `group`. Returns the job id."""
         for _, cfg in runs:
@@ -197,13 +134,13 @@ class RunManager:
         run_ids = [self.store.create_run(cfg, run_name, "queued", group=group)
                    for run_name, cfg in runs]
         job_id = self.store.create_job("experiment", name, {"group": group}, run_ids)
-        self._enqueue(LiveJob(job_id, "experiment", name, run_ids))
+        self._enqueue(LiveJob(job_id, "experiment", name, run_ids, owner=owner))
         return job_id
 
-    def submit_study(self, name: str, settings: dict) -> str:
+    def submit_study(self, name: str, settings: dict, owner: str = "") -> str:
         """Queue the palindrome study (train_palindrome's settings, with `lengths`)."""
         job_id = self.store.create_job("palindrome", name, settings)
-        self._enqueue(LiveJob(job_id, "palindrome", name, settings=dict(settings)))
+        self._enqueue(LiveJob(job_id, "palindrome", name, settings=dict(settings), owner=owner))
         return job_id
 
     def _enqueue(self, job: LiveJob) -> None:
@@ -218,7 +155,7 @@ class RunManager:
             self._done[job.id] = threading.Event()
             self._ended[job.id] = threading.Event()
             self._idle.clear()
-        self._queue.put(job.id)
+        self._queue.put(job.id, job.owner)
 
     # --- reading ----------------------------------------------------------------------
     def live(self, run_id: str) -> LiveRun | None:
@@ -263,10 +200,11 @@ class RunManager:
             return [r for r, live in self._live.items() if live.active]
 
     def queue_position(self, run_or_job_id: str) -> int:
-        """0 if its job trains, k if k jobs are ahead of it in the queue, -1 if not waiting."""
+        """0 if its job trains, k if k jobs will start before it, -1 if not waiting."""
         job_id = self.job_of(run_or_job_id) or run_or_job_id
-        jobs = self.active_jobs()
-        return jobs.index(job_id) if job_id in jobs else -1
+        with self.lock:
+            job = self._jobs.get(job_id)
+        return self._queue.position(job_id) if job is not None and job.active else -1
 
     # --- control ----------------------------------------------------------------------
     def pause(self, run_id: str) -> None:
@@ -324,8 +262,12 @@ class RunManager:
         for run_id, status in changed:
             self._save(run_id, status=status)
         if dropped:
+            self._queue.remove(job_id)  # its turn is given to the next
             self._save_ending(job, "stopped", "stopped before it started")
             self._done[job_id].set()
+            with self.lock:
+                if not any(j.active for j in self._jobs.values()):
+                    self._idle.set()
 
     def _end_here(self, job: LiveJob, status: str, message: str) -> None:
         """Under the lock: end a job and its runs still active in the live view."""
@@ -377,6 +319,7 @@ class RunManager:
             finally:
                 with self.lock:
                     self._current = None
+                self._queue.done(job_id)
                 self._done[job_id].set()
                 with self.lock:
                     if not any(job.active for job in self._jobs.values()):

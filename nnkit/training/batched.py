@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,6 +32,7 @@ from nnkit import metrics, models
 from nnkit.config import RunConfig, check
 from nnkit.data import DataBundle
 from nnkit.training import cpu
+from nnkit.training.clock import Clock, batching
 from nnkit.training.control import RunControl, StopTraining
 from nnkit.training.events import Callback, Callbacks, EpochEnd, RunEnd, RunStart, StepEnd
 from nnkit.training.loop import (
@@ -219,8 +219,8 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
     base = copy.deepcopy(nets[0]).to("meta")
     forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), randomness="different")
     data = _Data(bundles, device)
-    n, bs = data.train_y.shape[1], min(cfg.batch_size, data.train_y.shape[1])
-    steps_per_epoch = n // bs + (1 if n % bs >= 2 else 0)  # as train(): no last batch of 1
+    n = data.train_y.shape[1]
+    bs, steps_per_epoch = batching(n, cfg.batch_size)  # as train()
 
     groups: dict[tuple[float, float], list[torch.Tensor]] = {}  # one per (lr, weight decay)
     for row, c in zip(flat.rows, cfgs):  # members alike share a group: fewer optimizer calls
@@ -241,20 +241,18 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
 
     histories: list[list[EpochEnd]] = [[] for _ in cfgs]
     diverged: list[str] = [""] * k
-    train_seconds, epoch_seconds, step = 0.0, 0.0, 0
+    clock = Clock()
     status, message = "finished", ""
     alive = lambda: [i for i in range(k) if not diverged[i]]  # noqa: E731
     try:
         for epoch in range(1, cfg.epochs + 1):
             base.train()
-            before = train_seconds
             perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
             loss_sum = torch.zeros(k, device=device)
             correct = torch.zeros(k, device=device, dtype=torch.int64)
-            seen, epoch_seconds = 0, 0.0
             for s in range(steps_per_epoch):
                 control.checkpoint()  # blocks while paused; raises StopTraining on stop
-                t0 = time.perf_counter()
+                clock.start_step()
                 idx = perms[:, s * bs : (s + 1) * bs]  # (K, B): each member's own batch
                 xb, yb = data.batch(idx)
                 logits = forward(flat.views(), buffers, xb)  # (K, B, classes)
@@ -274,23 +272,22 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
                 if sched is not None:
                     stand_in.step()  # no gradients: only keeps the scheduler's bookkeeping
                     sched.step()
-                step += 1
                 values = losses.detach().tolist()
+                clock.end_step(yb.shape[1])  # tolist() synced the device
                 loss_sum += losses.detach() * yb.shape[1]
                 correct += (logits.detach().argmax(2) == yb).sum(1)
-                seen += yb.shape[1]
                 for i in alive():
                     if not math.isfinite(values[i]):
-                        diverged[i] = divergence_message(cfgs[i].optimizer, cfgs[i].lr, values[i], step, epoch)
+                        diverged[i] = divergence_message(cfgs[i].optimizer, cfgs[i].lr,
+                                                         values[i], clock.step, epoch)
                         continue
-                    event = StepEnd(epoch, step, values[i], cfgs[i].lr * factor)
+                    event = StepEnd(epoch, clock.step, values[i], cfgs[i].lr * factor)
                     callbacks[i].on_step_end(event)
                 for g in governors:
                     g.tick()
-                epoch_seconds += time.perf_counter() - t0
                 if not alive():
                     break
-            train_seconds, epoch_seconds = train_seconds + epoch_seconds, 0.0
+            seen, images_per_second = clock.end_epoch()
             if not alive():
                 break
             base.eval()
@@ -302,15 +299,14 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
             train_loss, train_acc = (loss_sum / seen).tolist(), (correct.double() / seen).tolist()
             for i in alive():
                 event = EpochEnd(epoch, train_loss[i], train_acc[i], val[0][i], val[1][i],
-                                 test[0][i], test[1][i], seen / max(train_seconds - before, 1e-9),
-                                 train_seconds)
+                                 test[0][i], test[1][i], images_per_second, clock.seconds)
                 histories[i].append(event)
                 state = _member_state(params, buffers, keys, i) if callbacks[i].members else {}
                 callbacks[i].on_checkpoint(epoch, state)
                 callbacks[i].on_epoch_end(event)
     except StopTraining:
-        status, message = "stopped", f"{control.reason} after {step} steps"
-    train_seconds += epoch_seconds  # the part of an epoch cut short
+        status, message = "stopped", f"{control.reason} after {clock.step} steps"
+    clock.cut_short()
 
     results, params = [], flat.views()
     base.eval()
@@ -319,16 +315,15 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
         model = models.build_model(spec, info.input_shape, info.num_classes)
         model.load_state_dict(_member_state(params, buffers, keys, i))
         evaluation = None if diverged[i] else evaluations[i]
-        images = step * bs if status != "finished" else len(histories[i]) * n
         end = RunEnd(
             status="diverged" if diverged[i] else status,
             message=diverged[i] or message
             or f"finished {c.epochs} epoch{'s' * (c.epochs != 1)}, {k} networks at once",
-            train_seconds=train_seconds,
+            train_seconds=clock.seconds,
             test_loss=evaluation.loss if evaluation else None,
             test_accuracy=evaluation.accuracy if evaluation else None,
-            metrics={"images_per_second": images / train_seconds if train_seconds else 0.0,
-                     "steps": step, "epochs_done": len(histories[i]), "batched": k},
+            metrics={"images_per_second": clock.images_per_second(), "steps": clock.step,
+                     "epochs_done": len(histories[i]), "batched": k},
         )
         callbacks[i].on_run_end(end)
         results.append(TrainResult(end, model, evaluation, histories[i], dev_name))

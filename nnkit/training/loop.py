@@ -17,6 +17,7 @@ from nnkit.config import RunConfig, check
 from nnkit.data import DataBundle
 from nnkit.runs import StoreError
 from nnkit.training import cpu
+from nnkit.training.clock import Clock, batching
 from nnkit.training.control import RunControl, StopTraining
 from nnkit.training.events import Callback, Callbacks, EpochEnd, RunEnd, RunStart, StepEnd
 from nnkit.training.numpy_engine import train_numpy
@@ -153,8 +154,8 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
     channels_last = spec.kind == "cnn" and device.type in ("cpu", "cuda")
     model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
     data = bundle.to(device)
-    n, bs = len(data.train_y), min(cfg.batch_size, len(data.train_y))
-    steps_per_epoch = n // bs + (1 if n % bs >= 2 else 0)  # a last batch of 1 would break BN
+    n = len(data.train_y)
+    bs, steps_per_epoch = batching(n, cfg.batch_size)
     opt = make_optimizer(cfg, model.parameters(), device)
     sched = make_scheduler(cfg, opt, steps_per_epoch)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -165,19 +166,17 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
     history: list[EpochEnd] = []
     first = next(p for p in model.parameters() if p.ndim in (2, 4))  # conv1 or the first dense
     last_weights = time.perf_counter()
-    train_seconds, epoch_seconds, step, images = 0.0, 0.0, 0, 0
+    clock = Clock()
     status, message = "finished", ""
     try:
         for epoch in range(1, cfg.epochs + 1):
             model.train()
-            before = train_seconds
             perm = torch.randperm(n, generator=gen).to(device)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.int64)
-            seen, epoch_seconds = 0, 0.0
             for s in range(steps_per_epoch):
                 control.checkpoint()  # blocks while paused; raises StopTraining on stop
-                t0 = time.perf_counter()  # time spent paused is not training time
+                clock.start_step()  # time spent paused is not training time
                 idx = perm[s * bs : (s + 1) * bs]
                 xb, yb = data.as_float(data.train_x[idx]), data.train_y[idx]
                 if channels_last:
@@ -190,38 +189,34 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
                 lr = opt.param_groups[0]["lr"]  # the rate this step used
                 if sched is not None:
                     sched.step()
-                step += 1
                 value = loss.item()
+                clock.end_step(len(yb))  # loss.item() synced the device
                 if not math.isfinite(value):
-                    raise _Diverged(divergence_message(cfg.optimizer, cfg.lr, value, step, epoch))
+                    raise _Diverged(divergence_message(cfg.optimizer, cfg.lr, value, clock.step,
+                                                       epoch))
                 loss_sum += loss.detach() * len(yb)
                 correct += (logits.detach().argmax(1) == yb).sum()
-                seen += len(yb)
-                images += len(yb)
-                event = StepEnd(epoch, step, value, lr)
-                callbacks.on_step_end(event)
+                callbacks.on_step_end(StepEnd(epoch, clock.step, value, lr))
                 if time.perf_counter() - last_weights > WEIGHTS_EVERY:
                     last_weights = time.perf_counter()
                     w = first.detach().float().cpu().numpy().copy()
-                    callbacks.on_weights(step, w)
-                epoch_seconds += time.perf_counter() - t0  # loss.item() synced the device
-            train_seconds, epoch_seconds = train_seconds + epoch_seconds, 0.0
+                    callbacks.on_weights(clock.step, w)
+            seen, images_per_second = clock.end_epoch()
             val = (evaluate(model, data.val_x, data.val_y, data, channels_last=channels_last)
                    if data.val_x is not None else (None, None))
             test = (evaluate(model, data.test_x, data.test_y, data, channels_last=channels_last)
                     if cfg.eval_each_epoch or epoch == cfg.epochs else (None, None))
             event = EpochEnd(epoch, loss_sum.item() / seen, correct.item() / seen, val[0], val[1],
-                             test[0], test[1], seen / max(train_seconds - before, 1e-9),
-                             train_seconds)
+                             test[0], test[1], images_per_second, clock.seconds)
             history.append(event)
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             callbacks.on_checkpoint(epoch, state)
             callbacks.on_epoch_end(event)
     except StopTraining:
-        status, message = "stopped", f"{control.reason} after {step} steps"
+        status, message = "stopped", f"{control.reason} after {clock.step} steps"
     except _Diverged as e:
         status, message = "diverged", str(e)
-    train_seconds += epoch_seconds  # the part of an epoch cut short
+    clock.cut_short()
 
     evaluation = None
     if status != "diverged":
@@ -230,11 +225,11 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
     end = RunEnd(
         status=status,
         message=message or finished_message(cfg, evaluation),
-        train_seconds=train_seconds,
+        train_seconds=clock.seconds,
         test_loss=evaluation.loss if evaluation else None,
         test_accuracy=evaluation.accuracy if evaluation else None,
-        metrics={"images_per_second": images / train_seconds if train_seconds else 0.0,
-                 "steps": step, "epochs_done": len(history)},
+        metrics={"images_per_second": clock.images_per_second(), "steps": clock.step,
+                 "epochs_done": len(history)},
     )
     callbacks.on_run_end(end)
     model = model.cpu().to(memory_format=torch.contiguous_format)
