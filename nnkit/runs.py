@@ -188,6 +188,14 @@ class RunStore:
             db.execute(f"UPDATE runs SET {cols}, updated = ? WHERE id = ?",
                        (*values.values(), time.time(), run_id))
 
+    def set_status_if(self, run_id: str, status: str, expected: tuple[str, ...]) -> None:
+        """Set a run's status only while it is one of `expected` (in one statement: a pause
+        written by the app never overwrites the ending the training process wrote)."""
+        with self._connect() as db:
+            db.execute(f"UPDATE runs SET status = ?, updated = ? WHERE id = ? AND status IN "
+                       f"({', '.join('?' * len(expected))})",
+                       (status, time.time(), run_id, *expected))
+
     def get(self, run_id: str) -> RunRecord | None:
         """One run, or None if there is none with that id."""
         with self._connect() as db:

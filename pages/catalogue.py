@@ -176,7 +176,7 @@ def study(exp: Experiment) -> tuple[str, str, list[dict], list[int], str]:
     live from the queue while it trains here, else from the store."""
     jobs = mgr.jobs("palindrome")
     if jobs:
-        job = jobs[-1]
+        job = next((j for j in reversed(jobs) if j.active), jobs[-1])
         lengths = list(job.settings.get("lengths", ()))
         if job.active:
             ahead = mgr.queue_position(job.id)

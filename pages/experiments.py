@@ -171,9 +171,13 @@ else:
             f"about **{ui.duration(sweep.estimate_seconds(spec))}** on a 2-core CPU.")
 if st.button("Run", type="primary", disabled=bool(problem),
              help=f"Queues the sweep: {POLICY}."):
-    job_id = mgr.submit_sweep(spec)
-    training.append(mgr.job(job_id))
-    st.session_state.exp_follow = training[-1].name  # show its results once it ends
+    try:
+        job_id = mgr.submit_sweep(spec)
+    except data.DataError as e:  # the dataset's files are missing and cannot be fetched
+        st.error(f"The sweep could not start: {e}")
+    else:
+        training.append(mgr.job(job_id))
+        st.session_state.exp_follow = training[-1].name  # show its results once it ends
 st.caption(f"In the training process, like every run: {POLICY}.")
 
 
@@ -205,7 +209,9 @@ def live(job_id: str) -> None:
     param, rows = member_rows(job_id)
     if not rows:
         return
-    done, elapsed = sum(r["progress"] for r in rows) / len(rows), time.time() - job.created
+    starts = [s for s in (mgr.live(r["run_id"]).started for r in rows) if s]
+    done = sum(r["progress"] for r in rows) / len(rows)
+    elapsed = time.time() - min(starts) if starts else 0.0  # since it started, not queued
     left = elapsed / done * (1 - done) if done > 0.02 else None
     finished = sum(r["status"] == "finished" for r in rows)
     ahead = mgr.queue_position(job_id)

@@ -76,6 +76,8 @@ def test_the_palindrome_study_trains_in_the_queue_and_plots_accuracy(monkeypatch
     assert job.pid != os.getpid()  # the training process trained it
     at = open_page("catalogue", reload=True)  # the result stays after a reload
     assert "finished: 2 lengths trained" in texts(at)
+    at = open_page("catalogue")  # and after a restart, read from the store
+    assert "finished: 2 lengths trained" in texts(at)
 
 
 def test_the_palindrome_study_stops_from_the_page_and_on_shutdown(monkeypatch):

@@ -119,7 +119,7 @@ def test_stop_keeps_the_finished_members_and_the_live_view_shows_every_member(nn
 def test_a_sweep_ends_as_stopped_when_the_server_shuts_down(nnkit_home):
     at = open_page("experiments")
     at.selectbox(key="exp_dataset").set_value("moons").run()
-    at.number_input(key="exp_epochs").set_value(300)
+    at.number_input(key="exp_epochs").set_value(1000)  # minutes: it trains when shut down
     at.radio(key="exp_kind").set_value("list").run()
     at.text_input(key="exp_values_text").set_value("0.0001, 0.01")
     at.number_input(key="exp_replicates").set_value(1).run()

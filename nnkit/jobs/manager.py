@@ -61,6 +61,7 @@ class RunManager:
         self._done: dict[str, threading.Event] = {}  # per job: it has ended here
         self._ended: dict[str, threading.Event] = {}  # per job: its executor is done with it
         self._current: str | None = None  # the job the executor trains
+        self._current_executor = None  # the executor it was handed to
         self._executor = None
         self._executor_lock = threading.Lock()
         self._warming = False  # a delayed warm() is pending
@@ -228,11 +229,13 @@ class RunManager:
         return True if done is None else done.wait(timeout)
 
     def delete(self, run_id: str) -> None:
-        """Stop a run's job if it trains, then remove the run from the store."""
+        """Stop a run's job if it trains (a sweep member's: the whole sweep), then remove the
+        run from the store; its live view goes once the job has ended."""
         self.stop(run_id)
-        self.wait(run_id, timeout=30)
-        with self.lock:
-            self._live.pop(run_id, None)
+        ended = self.wait(run_id, timeout=60)
+        if ended:
+            with self.lock:
+                self._live.pop(run_id, None)
         self.store.delete(run_id)
 
     def _command(self, job_id: str, cmd: str, **fields) -> None:
@@ -248,7 +251,9 @@ class RunManager:
                 if job.status in ("running", "paused"):
                     job.status = status
                 for run_id in job.runs:
-                    live = self._live[run_id]
+                    live = self._live.get(run_id)
+                    if live is None:
+                        continue
                     live.paused = cmd == "pause"
                     if live.status in ("running", "paused"):
                         live.status = status
@@ -260,7 +265,7 @@ class RunManager:
         if executor is not None:
             executor.send(cmd, job_id, **fields)
         for run_id, status in changed:
-            self._save(run_id, status=status)
+            self._save_status(run_id, status)
         if dropped:
             self._queue.remove(job_id)  # its turn is given to the next
             self._save_ending(job, "stopped", "stopped before it started")
@@ -273,8 +278,8 @@ class RunManager:
         """Under the lock: end a job and its runs still active in the live view."""
         job.status, job.message = status, message
         for run_id in job.runs:
-            live = self._live[run_id]
-            if live.active:
+            live = self._live.get(run_id)
+            if live is not None and live.active:
                 live.status, live.message = status, message
 
     def _save_ending(self, job: LiveJob, status: str, message: str) -> None:
@@ -344,8 +349,9 @@ class RunManager:
         except OSError as e:
             return self._fail(job_id, f"the training process could not start ({e})")
         with self.lock:
-            self._current = job_id
-        executor.start(Job(job.id, job.kind, list(job.runs), dict(job.settings)))
+            self._current, self._current_executor = job_id, executor
+        if not executor.start(Job(job.id, job.kind, list(job.runs), dict(job.settings))):
+            return self._fail(job_id, "the training process could not be reached")
         if control.paused:  # paused while it waited
             executor.send("pause", job_id)
         if control.stop_requested:  # stopped between the check above and now
@@ -386,9 +392,11 @@ class RunManager:
             return  # ended here already (it failed on an event): later news is not shown
         paused = self._controls[job_id].paused
         if ev == "start" and paused:  # paused before its first step
-            self._save(run_id, status="paused")
+            self._save_status(run_id, "paused")
         with self.lock:
-            live = self._live[run_id]
+            live = self._live.get(run_id)
+            if live is None:  # deleted meanwhile
+                return
             if ev == "status":
                 live.status, live.message = msg["status"], msg["message"]
             elif ev == "start":
@@ -424,7 +432,11 @@ class RunManager:
                 job.epoch = msg.get("epoch", 0)
                 return
             job.current = None
-            self._end_here(job, msg["status"], msg["message"])
+            status, message = msg["status"], msg["message"]
+            if is_active(status):  # the process could not say how it ended
+                status, message = "failed", f"it ended without a final status ({message})"
+            self._end_here(job, status, message)
+        self._save_ending(job, status, message)  # runs the process could not end in the store
         self._ended[job_id].set()
 
     def _executor_exited(self, executor, code: int) -> None:
@@ -433,9 +445,9 @@ class RunManager:
             if self._executor is executor:
                 self._executor = None
         with self.lock:
-            job_id = self._current
+            job_id = self._current if self._current_executor is executor else None
         if job_id is None or self._ended[job_id].is_set():
-            return
+            return  # not training anything (an idle process closed), or done with it
         job = self._jobs[job_id]
         ended = True
         for run_id in job.runs:
@@ -461,7 +473,8 @@ class RunManager:
                 self._save_ending(job, "failed", why)
         else:
             with self.lock:
-                job.status = self._live[job.id].status
+                live = self._live.get(job.id)
+                job.status = live.status if live is not None else job.status
         self._ended[job_id].set()
 
     def _set(self, run_id: str, status: str, message: str | None = None) -> None:
@@ -479,6 +492,13 @@ class RunManager:
                 self._end_here(job, "failed", message)
         if job is not None:
             self._save_ending(job, "failed", message)
+
+    def _save_status(self, run_id: str, status: str) -> None:
+        """paused or running, only while it trains: never over the ending it reached."""
+        try:
+            self.store.set_status_if(run_id, status, ("running", "paused"))
+        except StoreError as e:
+            print(f"nnkit: run {run_id} could not be saved as {status}: {e}", file=sys.stderr)
 
     def _save(self, run_id: str, **values) -> bool:
         """Write a run's columns; False (and a line on stderr) if the store cannot take them,

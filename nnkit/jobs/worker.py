@@ -15,6 +15,7 @@ lock: on 2 cores a run in a server thread trained at about half its headless spe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -93,8 +94,9 @@ def train_one(store, run_id: str, control, emit: Emitter, unsaved: dict[str, dic
     from nnkit.runs import StoreError
     from nnkit.training.runner import load_bundle_for, run_and_store
 
-    def end(status: str, message: str, **more) -> None:
+    def end(status: str, message: str, **more) -> tuple[str, str]:
         emit("end", run_id=run_id, status=status, message=message, **more)
+        return status, message
 
     def record(**values) -> None:
         try:
@@ -123,7 +125,7 @@ def train_one(store, run_id: str, control, emit: Emitter, unsaved: dict[str, dic
         return end(e.status, e.message, train_seconds=e.train_seconds,
                    test_accuracy=e.test_accuracy, test_loss=e.test_loss)
     record(status="failed", message=message)
-    end("failed", message)
+    return end("failed", message)
 
 
 def train_group(store, job: Job, control, emit: Emitter) -> tuple[str, str]:
@@ -181,12 +183,11 @@ def run_job(store, job: Job, control, emit: Emitter, unsaved: dict[str, dict]) -
     """Train one job; its last event is always 'job_end', once its ending is saved."""
     from nnkit import diskerrors
     from nnkit.runs import StoreError
+    from nnkit.training.status import is_active
 
     if job.kind == "run":
-        train_one(store, job.id, control, emit, unsaved)
-        rec = store.get(job.id)
-        return emit("job_end", job_id=job.id, status=rec.status if rec else "failed",
-                    message=rec.message if rec else "the run was deleted")
+        status, message = train_one(store, job.id, control, emit, unsaved)
+        return emit("job_end", job_id=job.id, status=status, message=message)
     try:
         if control.stop_requested:
             status, message = "stopped", "stopped before it started"
@@ -202,6 +203,12 @@ def run_job(store, job: Job, control, emit: Emitter, unsaved: dict[str, dict]) -
     except Exception as e:  # noqa: BLE001 - the job fails, the process goes on
         status = "failed"
         message = diskerrors.describe(e, store.runs_dir) or f"{type(e).__name__}: {e}"
+    if status == "failed":  # members it did not get to end with it
+        for run_id in job.runs:
+            with contextlib.suppress(StoreError):
+                rec = store.get(run_id)
+                if rec is not None and is_active(rec.status):
+                    store.update(run_id, status="failed", message=message)
     try:
         store.update_job(job.id, status=status, message=message)
     except StoreError as e:

@@ -272,8 +272,7 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
                 if sched is not None:
                     stand_in.step()  # no gradients: only keeps the scheduler's bookkeeping
                     sched.step()
-                values = losses.detach().tolist()
-                clock.end_step(yb.shape[1])  # tolist() synced the device
+                values = losses.detach().tolist()  # synced the device
                 loss_sum += losses.detach() * yb.shape[1]
                 correct += (logits.detach().argmax(2) == yb).sum(1)
                 for i in alive():
@@ -285,6 +284,7 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
                     callbacks[i].on_step_end(event)
                 for g in governors:
                     g.tick()
+                clock.end_step(yb.shape[1])
                 if not alive():
                     break
             seen, images_per_second = clock.end_epoch()

@@ -31,12 +31,13 @@ class Clock:
         return self.seconds + self._epoch
 
     def start_step(self) -> None:
+        """A step begins (after any pause): `step` is its number from now on."""
         self._t0 = time.perf_counter()
+        self.step += 1
 
     def end_step(self, images: int) -> None:
-        """After the step's loss reached the host (the device has finished it)."""
+        """After everything the step does, its listeners included (their cost is the run's)."""
         self._epoch += time.perf_counter() - self._t0
-        self.step += 1
         self.images += images
         self._seen += images
 

@@ -35,6 +35,7 @@ FREE = 0.75  # idle cores that let the thread count grow by one
 PROBE_IDLE = 0.4  # idle cores that let the governor try one more thread, to measure it
 PROBE_FIRST, PROBE_MOST = 4.0, 64.0  # seconds to the first probe; the longest wait between
 KEEP = 0.95  # fewer threads must step at least this share of the rate to be chosen
+RATE_AGE = 30.0  # seconds a measured rate is trusted (the load beside it changes)
 
 
 def cpu_seconds_busy() -> float | None:
@@ -90,6 +91,7 @@ class ThreadGovernor(Callback):
         self.changes: list[tuple[float, int]] = []  # (time, threads) whenever it changed
         self.steps = 0  # since the last look
         self.rates: dict[int, float] = {}  # threads -> steps per second, the latest measured
+        self.measured: dict[int, float] = {}  # threads -> when that rate was measured
         self.probe_wait = PROBE_FIRST
         self.probe_at = self.last[0] + PROBE_FIRST
         self.probing = False  # the last change up was a probe
@@ -116,9 +118,11 @@ class ThreadGovernor(Callback):
         wall = t1 - t0
         idle = max(0.0, self.cores - (busy1 - busy0) / wall)  # in cores
         current = self.torch.get_num_threads()
-        self.rates[current] = steps / wall
+        if wall <= 2 * self.every:  # a longer window held a pause or an evaluation: no rate
+            self.rates[current], self.measured[current] = steps / wall, t1
+        fresh = {n: r for n, r in self.rates.items() if t1 - self.measured[n] <= RATE_AGE}
         probe = t1 >= self.probe_at
-        want = next_threads(current, self.most, idle, (own1 - own0) / wall, self.rates, probe)
+        want = next_threads(current, self.most, idle, (own1 - own0) / wall, fresh, probe)
         if want < current and self.probing:  # the probe lost: wait longer for the next
             self.probe_wait = min(PROBE_MOST, self.probe_wait * 2)
         if want != current:

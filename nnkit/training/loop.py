@@ -189,8 +189,7 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
                 lr = opt.param_groups[0]["lr"]  # the rate this step used
                 if sched is not None:
                     sched.step()
-                value = loss.item()
-                clock.end_step(len(yb))  # loss.item() synced the device
+                value = loss.item()  # synced the device
                 if not math.isfinite(value):
                     raise _Diverged(divergence_message(cfg.optimizer, cfg.lr, value, clock.step,
                                                        epoch))
@@ -201,6 +200,7 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
                     last_weights = time.perf_counter()
                     w = first.detach().float().cpu().numpy().copy()
                     callbacks.on_weights(clock.step, w)
+                clock.end_step(len(yb))
             seen, images_per_second = clock.end_epoch()
             val = (evaluate(model, data.val_x, data.val_y, data, channels_last=channels_last)
                    if data.val_x is not None else (None, None))

@@ -308,9 +308,10 @@ def run_sweep(spec: SweepSpec, store: RunStore, control: RunControl | None = Non
     store.update_job(job_id, status="running")
     train_members(store, ids, control, on_member_end=member_end)
     job = store.get_job(job_id)
-    status = "stopped" if control is not None and control.stop_requested else "finished"
-    store.update_job(job_id, status=status, message=control.reason if status == "stopped"
-                     else "")
+    stopped = control is not None and control.stop_requested
+    status = ("stopped" if stopped else "finished"
+              if all(results[r].status != "failed" for r in ids) else "failed")
+    store.update_job(job_id, status=status, message=control.reason if stopped else "")
     return SweepResult(job.name, spec.param, [results[r] for r in ids], bool(together),
                        time.perf_counter() - t0)
 
@@ -353,10 +354,10 @@ def load_sweep(store: RunStore, group: str) -> SweepResult | None:
     runs = {r.id: r for r in store.list() if r.group_name == group}
     if not runs:
         return None
-    job = next((j for j in store.list_jobs("sweep") if j.name == group), None)
-    if job is not None:
-        param = job.spec["param"]
-        order = [(r, v, k) for r, v, k in job.spec["members"] if r in runs]
+    jobs = [j for j in store.list_jobs("sweep") if j.name == group]  # newest first
+    listed = [(r, v, k) for j in jobs[::-1] for r, v, k in j.spec["members"] if r in runs]
+    if jobs and len(listed) == len(runs):  # (two sweeps may share a name: all of theirs)
+        param, order = jobs[0].spec["param"], listed
     else:
         old = sorted(runs.values(), key=lambda r: (r.created, r.id))
         param = next((p for p in PARAMS if len({value_of(r.config, p) for r in old}) > 1),
