@@ -49,11 +49,13 @@ def copy_run_config() -> None:
                                 exp_bs=int(c.batch_size), exp_epochs=int(c.epochs))
 
 
-def results(result: sweep.SweepResult, dataset: str, key: str) -> None:
+def results(result: sweep.SweepResult, dataset: str, key: str, ended: bool = False) -> None:
     """The error-bar chart and the table of a sweep's finished members."""
     agg = result.aggregate()
     if not agg:
-        st.info("No member has finished yet: results appear as members finish.")
+        st.info("No member finished, so there is nothing to compare (stopped, diverged and "
+                "failed members are left out)." if ended else
+                "No member has finished yet: results appear as members finish.")
         return
     best = sweep.best_value(agg)
     fig = plots.sweep_errorbars(agg, sweep.PARAMS.get(result.param, result.param),
@@ -195,7 +197,8 @@ def member_rows(job_id: str) -> tuple[str, list[dict]]:
             live.history[-1].test_accuracy if live.history else None)
         rows.append({"run_id": run_id, "value": value, "replicate": replicate,
                      "status": live.status, "epoch": f"{live.epoch}/{live.config.epochs}",
-                     "progress": frac, "test acc": acc})
+                     "progress": frac, "test acc": acc, "started": live.started,
+                     "dataset": live.config.dataset})
     return (rec.spec["param"] if rec else ""), rows
 
 
@@ -209,7 +212,7 @@ def live(job_id: str) -> None:
     param, rows = member_rows(job_id)
     if not rows:
         return
-    starts = [s for s in (mgr.live(r["run_id"]).started for r in rows) if s]
+    starts = [r["started"] for r in rows if r["started"]]
     done = sum(r["progress"] for r in rows) / len(rows)
     elapsed = time.time() - min(starts) if starts else 0.0  # since it started, not queued
     left = elapsed / done * (1 - done) if done > 0.02 else None
@@ -228,8 +231,7 @@ def live(job_id: str) -> None:
         column_config={"test acc": st.column_config.NumberColumn(format="percent")})
     partial = [sweep.MemberResult(i, r["value"], r["replicate"], r["run_id"], r["status"],
                                   r["test acc"]) for i, r in enumerate(rows)]
-    cfg = mgr.live(rows[0]["run_id"]).config
-    results(sweep.SweepResult(job.name, param, partial, False, elapsed), cfg.dataset,
+    results(sweep.SweepResult(job.name, param, partial, False, elapsed), rows[0]["dataset"],
             f"exp_live_{job_id}")
 
 
@@ -264,7 +266,7 @@ else:
                + f") in {ui.duration(result.seconds)}"
                + (", trained at once with torch.func." if result.batched else "."))
     member_runs = [r for r in runs if r.group_name == shown]
-    results(result, member_runs[0].dataset if member_runs else "", "exp_stored")
+    results(result, member_runs[0].dataset if member_runs else "", "exp_stored", ended=True)
     st.button("Compare these runs below", key="exp_pick_group", on_click=st.session_state.update,
               kwargs={"exp_compare": [m.run_id for m in result.members]})
 

@@ -7,6 +7,8 @@ import torch
 from helpers import tiny_bundle as _tiny_bundle
 
 from nnkit import paths
+from nnkit.jobs.manager import RunManager
+from nnkit.runs import RunStore
 
 # Evaluated at import, before any test changes the environment: ~/.nnkit/data by default.
 REAL_DATA_DIR = paths.data_dir()
@@ -24,6 +26,20 @@ def nnkit_home(request, tmp_path, monkeypatch):
         monkeypatch.setenv("NNKIT_DATA", str(tmp_path / "nnkit-data"))
         monkeypatch.setenv("NNKIT_OFFLINE", "1")
     return home
+
+
+@pytest.fixture
+def store(nnkit_home):
+    """The run store in this test's nnkit folder."""
+    return RunStore()
+
+
+@pytest.fixture
+def mgr(store):
+    """A job queue over it, with its training process; shut down (its jobs stopped) after."""
+    m = RunManager(store)
+    yield m
+    m.shutdown(timeout=60)
 
 
 @pytest.fixture

@@ -6,31 +6,17 @@ from __future__ import annotations
 
 import os
 
-import pytest
 import torch
 
 from nnkit.config import RunConfig
 from nnkit.jobs.manager import POLICY, RunManager
 from nnkit.jobs.protocol import SHUTDOWN_REASON
-from nnkit.runs import RunStore
 from nnkit.training import sweep
 from tests.test_manager import until
 
 SHORT = RunConfig(dataset="moons", model="mlp-64-64", epochs=2, toy_size=400)
 LONG = SHORT.with_changes(epochs=1000, toy_size=20000, batch_size=16, schedule="none")
 STUDY = {"lengths": [3, 5], "hidden": 8, "epochs": 2, "n_train": 256, "n_test": 64}
-
-
-@pytest.fixture
-def store(nnkit_home):
-    return RunStore()
-
-
-@pytest.fixture
-def mgr(store):
-    m = RunManager(store)
-    yield m
-    m.shutdown(timeout=60)
 
 
 def test_a_sweep_trains_batched_in_the_training_process_and_keeps_its_settings(mgr, store):

@@ -22,18 +22,6 @@ SHORT = RunConfig(dataset="moons", model="mlp-64-64", epochs=3, toy_size=400)
 LONG = SHORT.with_changes(epochs=1000, toy_size=20000, batch_size=16, schedule="none")
 
 
-@pytest.fixture
-def store(nnkit_home):
-    return RunStore()
-
-
-@pytest.fixture
-def mgr(store):
-    m = RunManager(store)
-    yield m
-    m.shutdown(timeout=30)
-
-
 def until(predicate, timeout: float = 60.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

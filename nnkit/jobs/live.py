@@ -7,6 +7,7 @@ holds the same facts for good; these only make the live view cheap. No torch.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -51,6 +52,10 @@ class LiveRun:
     def active(self) -> bool:
         return is_active(self.status)
 
+    def copy(self) -> LiveRun:
+        """A copy whose lists the queue's thread no longer appends to."""
+        return dataclasses.replace(self, steps=list(self.steps), history=list(self.history))
+
     def images_per_second(self) -> float:
         """Training speed so far."""
         if self.history:
@@ -79,3 +84,7 @@ class LiveJob:
     @property
     def active(self) -> bool:
         return is_active(self.status)
+
+    def copy(self) -> LiveJob:
+        """A copy whose lists the queue's thread no longer changes."""
+        return dataclasses.replace(self, runs=list(self.runs), results=list(self.results))

@@ -12,7 +12,6 @@ store is the truth, the live objects only make the live view cheap.
 from __future__ import annotations
 
 import atexit
-import copy
 import os
 import queue
 import sys
@@ -163,21 +162,13 @@ class RunManager:
         """A consistent copy of a run's live state (None if this process never ran it)."""
         with self.lock:
             live = self._live.get(run_id)
-            if live is None:
-                return None
-            snap = copy.copy(live)
-            snap.steps, snap.history = list(live.steps), list(live.history)
-        return snap
+            return live.copy() if live is not None else None
 
     def job(self, job_id: str) -> LiveJob | None:
         """A copy of a job's live state (None if this process never queued it)."""
         with self.lock:
             job = self._jobs.get(job_id)
-            if job is None:
-                return None
-            snap = copy.copy(job)
-            snap.runs, snap.results = list(job.runs), list(job.results)
-        return snap
+            return job.copy() if job is not None else None
 
     def jobs(self, kind: str | None = None) -> list[LiveJob]:
         """Copies of the jobs queued in this process, oldest first (of one kind if given)."""
