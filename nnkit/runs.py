@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', device TEXT NOT NULL DEFAULT '',
     num_params INTEGER, epochs_done INTEGER NOT NULL DEFAULT 0, train_seconds REAL,
     images_per_second REAL, best_test_accuracy REAL, final_test_accuracy REAL,
-    final_test_loss REAL, pid INTEGER, group_name TEXT NOT NULL DEFAULT ''
+    final_test_loss REAL, pid INTEGER, group_name TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL, epoch INTEGER NOT NULL, train_loss REAL, train_accuracy REAL,
@@ -38,13 +39,16 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, created REAL NOT NULL,
     updated REAL NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
     spec TEXT NOT NULL DEFAULT '{}', runs TEXT NOT NULL DEFAULT '[]',
-    result TEXT NOT NULL DEFAULT '{}', pid INTEGER
+    result TEXT NOT NULL DEFAULT '{}', pid INTEGER, owner TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL, step INTEGER NOT NULL, epoch INTEGER NOT NULL, loss REAL, lr REAL,
     PRIMARY KEY (run_id, step)
 );
 """
+# Columns added after the first release: a store written before them gets them on opening.
+ADDED_COLUMNS = {"runs": {"owner": "TEXT NOT NULL DEFAULT ''"},
+                 "jobs": {"owner": "TEXT NOT NULL DEFAULT ''"}}
 CHECKPOINT_FORMAT = "nnkit-checkpoint-1"
 EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                 "test_loss", "test_accuracy", "images_per_second", "seconds")
@@ -90,6 +94,7 @@ class JobRecord:
     runs: list[str]
     result: dict
     pid: int | None
+    owner: str = ""  # the person who started it ('' when nnkit serves one person)
 
     @property
     def active(self) -> bool:
@@ -125,6 +130,7 @@ class RunRecord:
     final_test_loss: float | None
     pid: int | None
     group_name: str
+    owner: str = ""  # the person who started it ('' when nnkit serves one person)
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -149,6 +155,11 @@ class RunStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            for table, columns in ADDED_COLUMNS.items():
+                have = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns.items():
+                    if name not in have:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     @contextlib.contextmanager
     def _connect(self):
@@ -164,21 +175,22 @@ class RunStore:
             disk = diskerrors.describe(e, self.path.parent)
             if disk is not None:  # full, not damaged: moving it aside would not help
                 raise DiskError(disk) from None
-            raise StoreError(f"{self.path}: not a usable nnkit run store ({e}). Move it aside "
-                             "(or set NNKIT_HOME) to start a new one; nothing was changed.") from None
+            raise StoreError(f"{self.path}: not a usable nnkit run store ({e}). Move it "
+                             "aside (or set NNKIT_HOME) to start a new one; nothing was "
+                             "changed.") from None
 
     # --- runs -------------------------------------------------------------------------
     def create_run(self, cfg: RunConfig, name: str = "", status: str = "queued",
-                   group: str = "") -> str:
-        """Record a new run and return its id."""
+                   group: str = "", owner: str = "") -> str:
+        """Record a new run (started by `owner`, a person's id in a class) and return its id."""
         now = time.time()
         run_id = new_id(now)
         name = name or f"{cfg.model} on {cfg.dataset}"
         with self._connect() as db:
             db.execute("INSERT INTO runs (id, name, created, updated, config, dataset, model, "
-                       "status, pid, group_name) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       "status, pid, group_name, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                        (run_id, name, now, now, cfg.to_json(), cfg.dataset, cfg.model, status,
-                        os.getpid(), group))
+                        os.getpid(), group, owner))
         return run_id
 
     def update(self, run_id: str, **values) -> None:
@@ -202,9 +214,12 @@ class RunStore:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return self._record(row) if row else None
 
-    def list(self, status: str | None = None, dataset: str | None = None) -> list[RunRecord]:
-        """All runs, newest first."""
+    def list(self, status: str | None = None, dataset: str | None = None,
+             owner: str | None = None) -> list[RunRecord]:
+        """All runs (of one status, dataset or owner if given), newest first."""
         q, args = "SELECT * FROM runs WHERE 1=1", []
+        if owner is not None:
+            q, args = q + " AND owner = ?", [*args, owner]
         if status:
             q, args = q + " AND status = ?", [*args, status]
         if dataset:
@@ -258,15 +273,15 @@ class RunStore:
 
     # --- jobs -----------------------------------------------------------------------
     def create_job(self, kind: str, name: str, spec: dict, runs: list[str] = (),
-                   status: str = "queued") -> str:
+                   status: str = "queued", owner: str = "") -> str:
         """Record a job (its settings and member runs as JSON) and return its id."""
         now = time.time()
         job_id = "job-" + new_id(now)
         with self._connect() as db:
             db.execute("INSERT INTO jobs (id, kind, name, created, updated, status, spec, runs, "
-                       "pid) VALUES (?,?,?,?,?,?,?,?,?)",
+                       "pid, owner) VALUES (?,?,?,?,?,?,?,?,?,?)",
                        (job_id, kind, name, now, now, status, json.dumps(spec),
-                        json.dumps(list(runs)), os.getpid()))
+                        json.dumps(list(runs)), os.getpid(), owner))
         return job_id
 
     def update_job(self, job_id: str, **values) -> None:

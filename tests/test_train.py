@@ -333,3 +333,20 @@ def test_a_cpu_run_has_its_threads_governed_after_every_step(bundle, monkeypatch
                         lambda device: [Counting()] if device.type == "cpu" else [])
     result = train(BASE.with_changes(epochs=1, device="cpu"), bundle)
     assert ticks == list(range(1, result.end.metrics["steps"] + 1))
+
+
+@pytest.mark.parametrize("total", range(1, 10))
+def test_the_one_cycle_schedule_takes_runs_of_any_few_steps(total):
+    """torch's OneCycleLR divides by zero when its warm-up is exactly one step (4 steps at
+    pct_start 0.25): a 200-point toy run of one epoch failed so."""
+    from nnkit.training.loop import make_scheduler
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    sched = make_scheduler(RunConfig(schedule="onecycle", epochs=1, lr=0.1), opt, total)
+    lrs = []
+    for _ in range(total):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert all(lr >= 0 for lr in lrs) and lrs[-1] < 0.1

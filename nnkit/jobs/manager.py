@@ -29,7 +29,9 @@ from nnkit.training.events import EpochEnd, RunEnd
 from nnkit.training.status import is_active
 
 POLICY = ("one job trains at a time (a run, a sweep, a Catalogue experiment or the palindrome "
-          "study); jobs started meanwhile wait in a queue, in order")
+          "study); jobs started meanwhile wait in a queue, in order (in a class, people take "
+          "turns: whoever started a job least recently goes next)")
+PALINDROME_SECONDS = 120.0  # the palindrome study's usual length on a 2-core CPU
 IDLE_SECONDS = 600.0  # a training process idle this long exits (NNKIT_WORKER_IDLE overrides)
 
 
@@ -111,7 +113,7 @@ class RunManager:
         """Queue one run; returns its id at once (it is in the store from now on). A run's job
         id is its run id. Jobs of several owners take turns (jobs/fair.py)."""
         check(cfg)
-        run_id = self.store.create_run(cfg, name=name, status="queued")
+        run_id = self.store.create_run(cfg, name=name, status="queued", owner=owner)
         self._enqueue(LiveJob(run_id, "run", name, [run_id], owner=owner))
         return run_id
 
@@ -120,7 +122,7 @@ class RunManager:
         on, its settings a job record. Returns the job id."""
         from nnkit.training import sweep  # torch: only pages that sweep need it
 
-        job_id, run_ids = sweep.create(spec, self.store)
+        job_id, run_ids = sweep.create(spec, self.store, owner=owner)
         rec = self.store.get_job(job_id)
         self._enqueue(LiveJob(job_id, "sweep", rec.name, run_ids, owner=owner))
         return job_id
@@ -131,15 +133,16 @@ class RunManager:
         stored with group_name `group`. Returns the job id."""
         for _, cfg in runs:
             check(cfg)
-        run_ids = [self.store.create_run(cfg, run_name, "queued", group=group)
+        run_ids = [self.store.create_run(cfg, run_name, "queued", group=group, owner=owner)
                    for run_name, cfg in runs]
-        job_id = self.store.create_job("experiment", name, {"group": group}, run_ids)
+        job_id = self.store.create_job("experiment", name, {"group": group}, run_ids,
+                                       owner=owner)
         self._enqueue(LiveJob(job_id, "experiment", name, run_ids, owner=owner))
         return job_id
 
     def submit_study(self, name: str, settings: dict, owner: str = "") -> str:
         """Queue the palindrome study (train_palindrome's settings, with `lengths`)."""
-        job_id = self.store.create_job("palindrome", name, settings)
+        job_id = self.store.create_job("palindrome", name, settings, owner=owner)
         self._enqueue(LiveJob(job_id, "palindrome", name, settings=dict(settings), owner=owner))
         return job_id
 
@@ -198,6 +201,36 @@ class RunManager:
             job = self._jobs.get(job_id)
         return self._queue.position(job_id) if job is not None and job.active else -1
 
+    def starts_in(self, run_or_job_id: str) -> float | None:
+        """Rough seconds until a waiting job starts: what the job training now has left plus
+        the estimated training time of each job ahead of it (training/estimate.py, a 2-core
+        CPU's figures); None if it is not waiting."""
+        from nnkit.training import estimate  # torch-free for presets
+
+        job_id = self.job_of(run_or_job_id) or run_or_job_id
+        order = self._queue.order()
+        if job_id not in order:
+            return None
+        with self.lock:
+            ahead = [self._current, *order[:order.index(job_id)]]
+            jobs = [self._jobs[j] for j in ahead if j in self._jobs]
+            return sum(self._seconds_left(job, estimate) for job in jobs)
+
+    def _seconds_left(self, job: LiveJob, estimate) -> float:
+        """Under the lock: a job's training time still to come, roughly."""
+        if not job.runs:
+            return PALINDROME_SECONDS
+        left = 0.0
+        for run_id in job.runs:
+            live = self._live.get(run_id)
+            if live is None or not live.active:
+                continue
+            if live.step and live.total_steps:
+                left += live.train_seconds / live.step * (live.total_steps - live.step)
+            else:
+                left += estimate.run_seconds(live.config)
+        return left
+
     # --- control ----------------------------------------------------------------------
     def pause(self, run_id: str) -> None:
         """Pause the job a run belongs to (a sweep's members train together)."""
@@ -250,8 +283,11 @@ class RunManager:
                         live.status = status
                         changed.append((run_id, status))
             dropped = cmd == "stop" and job.status == "queued"  # ends now, not at its turn
+            why = "stopped before it started"
+            if dropped and fields["reason"] not in ("stopped by the user", SHUTDOWN_REASON):
+                why = f"{fields['reason']}, before it started"  # e.g. by the teacher
             if dropped:
-                self._end_here(job, "stopped", "stopped before it started")
+                self._end_here(job, "stopped", why)
             executor = self._executor if self._current == job_id else None
         if executor is not None:
             executor.send(cmd, job_id, **fields)
@@ -259,7 +295,7 @@ class RunManager:
             self._save_status(run_id, status)
         if dropped:
             self._queue.remove(job_id)  # its turn is given to the next
-            self._save_ending(job, "stopped", "stopped before it started")
+            self._save_ending(job, "stopped", why)
             self._done[job_id].set()
             with self.lock:
                 if not any(j.active for j in self._jobs.values()):

@@ -1,11 +1,14 @@
 """How long training will take on this 2-core CPU: the estimates the Experiments page and the
-CLI print before a sweep starts (measured figures, ±30 %)."""
+CLI print before a sweep starts, and the queue's guess of when a waiting job starts (measured
+figures, ±30 %). Torch is imported only for a custom model's size."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from nnkit import data, models
+from nnkit import datainfo as data
 from nnkit.config import RunConfig
 
 # images/s of train() per preset at batch 128, MNIST, on a shared 2-core CPU (measured 2026-11,
@@ -34,6 +37,8 @@ def _seconds_per_image(cfg: RunConfig) -> float:
     if cfg.model in IMAGES_PER_SECOND:
         per = 1 / IMAGES_PER_SECOND[cfg.model] - STEP_SECONDS / 128
     else:  # a custom model: from its size (a dense parameter costs ~3 multiply-adds an image)
+        from nnkit import models
+
         info = data.info(cfg.dataset)
         rows = models.summary(cfg.model_spec(), info.input_shape, info.num_classes)
         macs = sum(r.params * (r.output_shape[-1] * r.output_shape[-2] if len(r.output_shape) == 3
@@ -54,8 +59,22 @@ def groups_seconds(groups: list[list[RunConfig]]) -> float:
     return total
 
 
+def run_seconds(cfg: RunConfig) -> float:
+    """Rough training time of one run of a preset model, without torch (a custom model: as
+    fast-cnn, the slowest MNIST preset but one)."""
+    if cfg.model not in IMAGES_PER_SECOND:
+        cfg = dataclasses.replace(cfg, model="fast-cnn", spec=None)
+    n, test = _train_size(cfg)
+    steps = -(-n // min(cfg.batch_size, n))
+    return cfg.epochs * (steps * STEP_SECONDS + (n + test / 3) * _seconds_per_image(cfg))
+
+
 def _speedup(cfg: RunConfig, k: int) -> float:
     """How much faster k members train at once than one after another (1 for k = 1)."""
+    from nnkit import models
+
+    if k == 1:
+        return 1.0
     info = data.info(cfg.dataset)
     n = models.num_params(models.build_model(cfg.model_spec(), info.input_shape,
                                              info.num_classes))

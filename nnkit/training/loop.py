@@ -48,8 +48,11 @@ def make_scheduler(cfg: RunConfig, opt: torch.optim.Optimizer, steps_per_epoch: 
     """The per-step learning-rate schedule (None for a constant rate)."""
     total = cfg.epochs * steps_per_epoch
     if cfg.schedule == "onecycle":
+        # torch divides by zero when the warm-up is exactly one step (pct_start * total == 1:
+        # a 4-step run, e.g. 200 toy points in one epoch); a slightly longer one avoids it
+        pct = 0.3 if total == 4 else 0.25
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
-                                                   pct_start=0.25)
+                                                   pct_start=pct)
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     if cfg.schedule == "step":
@@ -152,7 +155,8 @@ def _train_on(cfg: RunConfig, bundle: DataBundle, device: torch.device,
     torch.manual_seed(cfg.seed)
     model = models.build_model(spec, bundle.info.input_shape, bundle.info.num_classes)
     channels_last = spec.kind == "cnn" and device.type in ("cpu", "cuda")
-    model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
+    model = (model.to(device, memory_format=torch.channels_last) if channels_last
+             else model.to(device))
     data = bundle.to(device)
     n = len(data.train_y)
     bs, steps_per_epoch = batching(n, cfg.batch_size)

@@ -215,19 +215,20 @@ def run_name(group: str, param: str, value, replicate: int) -> str:
     return f"{group}: {param}={value:g} #{replicate + 1}"
 
 
-def create(spec: SweepSpec, store: RunStore) -> tuple[str, list[str]]:
+def create(spec: SweepSpec, store: RunStore, owner: str = "") -> tuple[str, list[str]]:
     """Store a sweep: its member runs (queued, group = its name) and a job record holding its
     settings as data (param, values, replicates, base config, each member's value and
     replicate). Returns the job id and the member run ids, in member order."""
     mem = members(spec)
     data.prepare(spec.base.dataset)  # before any run exists: missing data leaves no ghosts
     name = spec.name or default_name(spec)
-    ids = [store.create_run(cfg, run_name(name, spec.param, v, r), "queued", group=name)
+    ids = [store.create_run(cfg, run_name(name, spec.param, v, r), "queued", group=name,
+                            owner=owner)
            for v, r, cfg in mem]
     settings = {"param": spec.param, "values": list(spec.values), "replicates": spec.replicates,
                 "base": json.loads(spec.base.to_json()),
                 "members": [[run_id, v, r] for run_id, (v, r, _) in zip(ids, mem)]}
-    job_id = store.create_job("sweep", name, settings, ids)
+    job_id = store.create_job("sweep", name, settings, ids, owner=owner)
     return job_id, ids
 
 
