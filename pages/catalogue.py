@@ -69,7 +69,8 @@ def submit(exp: Experiment) -> None:
 def stop(exp: Experiment) -> None:
     """Stop the experiment's queued and training runs (each keeps what it learned)."""
     for rec in latest_runs(exp, store.list()).values():
-        mgr.stop(rec.id)
+        if mgr.can_change(rec.owner):  # in a class: one's own (the teacher: any)
+            mgr.stop(rec.id)
 
 
 def status_of(rec: RunRecord) -> str:
@@ -174,7 +175,7 @@ def live_results(exp: Experiment) -> None:
 def study(exp: Experiment) -> tuple[str, str, list[dict], list[int], str]:
     """The newest palindrome study: (job id, status, results, lengths, a line of progress);
     live from the queue while it trains here, else from the store."""
-    jobs = mgr.jobs("palindrome")
+    jobs = [j for j in mgr.jobs("palindrome") if mgr.can_change(j.owner)]
     if jobs:
         job = next((j for j in reversed(jobs) if j.active), jobs[-1])
         lengths = list(job.settings.get("lengths", ()))
@@ -185,7 +186,7 @@ def study(exp: Experiment) -> tuple[str, str, list[dict], list[int], str]:
                     f"{job.settings.get('epochs')} · {len(job.results)}/{len(lengths)} done"
                     if job.current else "starting")
             return job.id, job.status, job.results, lengths, line
-    stored = store.list_jobs("palindrome")
+    stored = [j for j in store.list_jobs("palindrome") if mgr.can_change(j.owner)]
     if not stored:
         return "", "idle", [], [], ""
     rec = stored[0]
@@ -200,8 +201,10 @@ def palindrome_card(exp: Experiment) -> None:
     job_id, status, _, _, _ = study(exp)
     active = status in ACTIVE
     b1, b2, _ = st.columns([1, 1, 4])
+    refused = None if active else mgr.refusal([])  # the class's caps
     b1.button("Run" if status == "idle" else "Run again", key=f"run_{exp.key}",
-              type="primary", disabled=active, on_click=mgr.submit_study,
+              type="primary", disabled=active or bool(refused), on_click=mgr.submit_study,
+              help=refused,
               args=(exp.title, dict(exp.settings)))
     if active:
         b2.button("Stop", key=f"stop_{exp.key}", on_click=mgr.stop_job, args=(job_id,),
@@ -281,9 +284,10 @@ def card(number: int, exp: Experiment, records: list[RunRecord]) -> None:
              "The Playground trains such networks live on any toy set.", icon=":material/tune:")
     runs = latest_runs(exp, records)
     active = any(status_of(r).split(" ")[0] in ACTIVE for r in runs.values())
+    refused = None if active else mgr.refusal([cfg for _, cfg in exp.runs])  # the class's caps
     b1, b2, _ = st.columns([1, 1, 4])
     b1.button("Run" if not runs else "Run again", key=f"run_{exp.key}", type="primary",
-              disabled=active, on_click=submit, args=(exp,))
+              disabled=active or bool(refused), on_click=submit, args=(exp,), help=refused)
     if active:
         b2.button("Stop", key=f"stop_{exp.key}", on_click=stop, args=(exp,))
         live_results(exp)

@@ -126,7 +126,7 @@ def load_predictors(chosen: list[RunRecord]) -> list[Predictor]:
         try:
             out.append(load_predictor(rec.id, path.stat().st_mtime if path.exists() else 0.0))
         except LOAD_ERRORS as e:
-            st.error(f"**{rec.name}** cannot classify: {e}")
+            st.error(f"**{ui.plain(rec.name)}** cannot classify: {e}")
     return out
 
 

@@ -165,6 +165,8 @@ except (ConfigError, models.SpecError) as e:
     problem, spec = str(e), None
 
 training = [j for j in mgr.jobs("sweep") if j.active]  # every session's, oldest first
+if not problem:
+    problem = mgr.refusal([cfg for _, _, cfg in sweep.members(spec)])  # the class's caps
 if problem:
     st.error(problem)
 else:
@@ -222,6 +224,7 @@ def live(job_id: str) -> None:
              else f"{ui.duration(elapsed)} elapsed · {ui.duration(left)} left")
     st.progress(min(1.0, done), text=f"{job.name} · {finished}/{len(rows)} finished · {where}")
     st.button("Stop", on_click=mgr.stop_job, args=(job_id,), key=f"exp_stop_{job_id}",
+              disabled=not mgr.can_change(job.owner),
               help="Members training now stop and keep what they learned; finished ones stay.")
     # what changes once an epoch, not every step: an unchanged table is not drawn again
     st.dataframe(pd.DataFrame([{
@@ -244,7 +247,7 @@ if training:
                 live(job.id)
 ended = [j for j in mgr.jobs("sweep") if not j.active]
 if ended and ended[-1].status == "failed":
-    st.error(f"The sweep {ended[-1].name} broke: {ended[-1].message}")
+    st.error(f"The sweep {ui.plain(ended[-1].name)} broke: {ended[-1].message}")
 
 # --- stored sweeps -----------------------------------------------------------------------
 st.subheader("Results")

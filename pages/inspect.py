@@ -38,15 +38,16 @@ def explain_missing(run: RunRecord) -> None:
     """Why a run has no test results yet, in words."""
     live = ui.manager().live(run.id)
     if run.status in ACTIVE or (live is not None and live.active):
-        st.info(f"**{run.name}** is still {run.status}: its test results appear here when it "
-                "ends. Watch it learn on the Train page.")
+        st.info(f"**{ui.plain(run.name)}** is still {run.status}: its test results appear "
+                "here when it ends. Watch it learn on the Train page.")
         st.page_link("pages/train.py", label="Train page", icon=":material/fitness_center:")
     elif run.status == "diverged":
-        st.error(f"**{run.name}** diverged, so it has no test results. {run.message}")
+        st.error(f"**{ui.plain(run.name)}** diverged, so it has no test results. {run.message}")
     elif run.status == "failed":
-        st.error(f"**{run.name}** failed before it was evaluated: {run.message}")
+        st.error(f"**{ui.plain(run.name)}** failed before it was evaluated: {run.message}")
     else:
-        st.warning(f"**{run.name}** ({run.status}) has no saved test results. {run.message}")
+        st.warning(f"**{ui.plain(run.name)}** ({run.status}) has no saved test results. "
+                   f"{run.message}")
 
 
 def set_cell(true: int, pred: int) -> None:

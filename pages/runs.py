@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from nnkit import plots
+from nnkit.classroom.access import NotAllowed
 from nnkit.runs import EPOCH_FIELDS, RunRecord, StoreError
 from nnkit.training.status import ACTIVE
 from pages import ui
@@ -39,10 +40,11 @@ def percent(x: float | None) -> float | None:
     return None if x is None else 100 * x
 
 
-def table(runs: list[RunRecord]) -> pd.DataFrame:
-    """One row per run: what it is, how it was trained, how it did."""
+def table(runs: list[RunRecord], names: dict[str, str] | None) -> pd.DataFrame:
+    """One row per run: what it is, how it was trained, how it did (in a class: by whom)."""
     return pd.DataFrame([{  # results first: they are what a wide table must not scroll away
-        "name": r.name, "status": r.status,
+        "name": r.name, **({"by": names.get(r.owner, "")} if names is not None else {}),
+        "status": r.status,
         "final test acc": percent(r.final_test_accuracy),
         "best test acc": percent(r.best_test_accuracy),
         "dataset": r.dataset, "model": r.model,
@@ -88,7 +90,8 @@ def watch(drawn: tuple, active_ids: list[str]) -> None:
     if now != drawn:
         st.rerun()
     lives = [live for live in map(ui.manager().live, active_ids) if live and live.active]
-    progress = "; ".join(f"**{live.name}** {live.status}, epoch {live.epoch}/{live.epochs}, "
+    progress = "; ".join(f"**{ui.plain(live.name)}** {live.status}, "
+                         f"epoch {live.epoch}/{live.epochs}, "
                          f"step {live.step}/{live.total_steps}" for live in lives)
     st.caption(f"⏳ {len(active_ids)} run(s) queued or training, the table updates by itself"
                + (f": {progress}." if progress else "."))
@@ -133,7 +136,9 @@ if not shown:
 # The selection holds row positions: a new key whenever the rows change, so a run added on top
 # (or a filter) never turns a selection into other runs.
 rows_key = "runs_table_" + hashlib.sha1(" ".join(r.id for r in shown).encode()).hexdigest()[:10]
-event = st.dataframe(table(shown), key=rows_key, on_select="rerun", selection_mode="multi-row",
+room = ui.classroom()
+event = st.dataframe(table(shown, room.names() if room else None), key=rows_key,
+                     on_select="rerun", selection_mode="multi-row",
                      hide_index=True, column_config=COLUMNS, placeholder="-")
 selected = [shown[i] for i in event.selection.rows if i < len(shown)]
 st.caption(f"{len(shown)} of {len(runs)} run(s). Click a header to sort; tick rows to compare "
@@ -176,34 +181,38 @@ run = candidates[st.selectbox("Run" + (" (from the selection)" if selected else 
 if run.message:
     st.caption(f"{run.status}: {run.message}")
 a1, a2, a3 = st.columns(3, gap="large")
+mine = store.can_change(run.owner)  # checked again on the server when changed
 
 with a1:
     st.markdown("**Rename**")
+    if not mine:
+        st.caption(f"This run is {ui.plain(ui.owner_name(run.owner))}'s: you can read it, "
+                   "not change it.")
     new_name = st.text_input("New name", value=run.name, key=f"name_{run.id}")
-    if st.button("Rename", key="rename"):
+    if st.button("Rename", key="rename", disabled=not mine):
         try:
             store.rename(run.id, new_name)
         except ValueError as e:
             st.error(f"Not renamed: {e}.")
-        except StoreError as e:
-            st.error(f"Not renamed: {e}")
+        except (StoreError, NotAllowed) as e:
+            st.error(f"Not renamed: {ui.plain(e)}")
         else:
-            flash("success", f"Renamed to **{new_name.strip()}**.")
+            flash("success", f"Renamed to **{ui.plain(new_name.strip())}**.")
             st.rerun()
 
 with a2:
     st.markdown("**Delete**")
     st.caption("Removes the run, its metrics and its checkpoint"
                + (" (it is stopped first)." if run.status in ACTIVE else "."))
-    sure = st.checkbox("Yes, delete this run", key=f"confirm_delete_{run.id}")
-    if st.button("Delete", key="delete", type="primary", disabled=not sure):
+    sure = st.checkbox("Yes, delete this run", key=f"confirm_delete_{run.id}", disabled=not mine)
+    if st.button("Delete", key="delete", type="primary", disabled=not (sure and mine)):
         try:
             with st.spinner("Stopping and deleting…" if run.status in ACTIVE else "Deleting…"):
                 ui.manager().unguarded.delete(run.id)
-        except (StoreError, OSError) as e:
-            st.error(f"Not deleted: {e}")
+        except (StoreError, OSError, NotAllowed) as e:
+            st.error(f"Not deleted: {ui.plain(e)}")
         else:
-            flash("success", f"Deleted **{run.name}** ({run.id}).")
+            flash("success", f"Deleted **{ui.plain(run.name)}** ({run.id}).")
             st.rerun()
 
 with a3:

@@ -252,7 +252,10 @@ def configure() -> None:
     if new_cfg.device not in ("auto", "cpu") and new_cfg.device not in device.available():
         st.warning(f"{new_cfg.device} is not available here; the run will train on the CPU.")
 
-    if st.button("Train", type="primary", disabled=bool(errors)):
+    refused = None if errors else mgr.refusal([new_cfg])  # the class's caps
+    if refused:
+        st.warning(refused)
+    if st.button("Train", type="primary", disabled=bool(errors or refused)):
         run_id = mgr.submit(new_cfg)
         st.session_state.run_id = run_id
         st.session_state.show_form = False
@@ -315,7 +318,12 @@ training = live_now is not None and live_now.active
 
 
 def controls(run_id: str, paused: bool) -> None:
-    """Pause / Resume / Stop buttons for an active run (a click reruns the page)."""
+    """Pause / Resume / Stop buttons for an active run (a click reruns the page); a
+    classmate's run shows whose it is instead."""
+    if shown is not None and not mgr.can_change(shown.owner):
+        st.caption(f"This run is {ui.plain(ui.owner_name(shown.owner))}'s: you can watch it, "
+                   "not change it.")
+        return
     b1, b2, b3, _ = st.columns([1, 1, 1, 5])
     if paused:
         b1.button("Resume", key="resume", on_click=mgr.resume, args=(run_id,))
@@ -396,9 +404,10 @@ def live_progress(run_id: str) -> None:
         return
     st.session_state._was_active = run_id
     if live.status == "queued":
-        ahead = mgr.queue_position(run_id)
+        ahead, wait = mgr.queue_position(run_id), mgr.starts_in(run_id)
         if ahead > 0:
-            queue_notice(f"Queued: {ahead} job(s) ahead of it.", mgr.active_ids()[0])
+            eta = f" It should start in about {ui.duration(wait)}." if wait else ""
+            queue_notice(f"Queued: {ahead} job(s) ahead of it.{eta}", mgr.active_ids()[0])
         else:
             st.info("Queued: it starts next.")
         return
@@ -476,7 +485,7 @@ with view:
             st.info("Press **Train** to start. Charts appear here and grow on their own.")
         elif training:
             st.html(ui.still_css("live"))
-            st.subheader(live_now.name)
+            st.subheader(ui.plain(live_now.name))
             st.caption(describe(live_now.config))
             live_progress(run_id)
             controls(run_id, live_now.paused)

@@ -35,7 +35,8 @@ def _free_port() -> int:
 class Server:
     """A running `streamlit run app.py`; url, home folder, and its log."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, args: tuple[str, ...] = ()) -> None:
+        """`args`: nnkit's own options for scripts/serve.py, e.g. ("--class", "--code", ...)."""
         self.home, self.port = home, _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / "server.log"
@@ -45,7 +46,7 @@ class Server:
             [sys.executable, str(ROOT / "scripts" / "serve.py"),
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
              "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
+             "--server.fileWatcherType", "none", *args],
             cwd=ROOT, env=env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
             start_new_session=True)
         deadline = time.monotonic() + 60
