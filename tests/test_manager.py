@@ -104,13 +104,13 @@ def test_a_dead_training_process_fails_its_run_and_the_next_run_gets_a_new_one(m
 def test_a_delayed_warm_up_starts_the_training_process_later_once(mgr):
     mgr.warm(delay=1.0)
     mgr.warm(delay=1.0)  # already pending: no second timer
-    assert mgr._executor is None  # not yet: the browser has the CPU for the page meanwhile
-    until(lambda: mgr._executor is not None and mgr._executor.alive, timeout=10,
+    assert mgr._executors[0] is None  # not yet: the browser has the CPU for the page meanwhile
+    until(lambda: mgr._executors[0] is not None and mgr._executors[0].alive, timeout=10,
           what="the training process")
-    first = mgr._executor
+    first = mgr._executors[0]
     mgr.warm(delay=0.1)
     time.sleep(0.5)
-    assert mgr._executor is first  # one process, not a new one per call
+    assert mgr._executors[0] is first  # one process, not a new one per call
 
 
 def test_a_delayed_warm_up_after_shutdown_starts_nothing(store):
@@ -118,7 +118,7 @@ def test_a_delayed_warm_up_after_shutdown_starts_nothing(store):
     mgr.warm(delay=0.3)
     mgr.shutdown(timeout=5)
     time.sleep(0.8)
-    assert mgr._executor is None
+    assert mgr._executors[0] is None
 
 
 def test_shutdown_stops_the_run_and_ends_the_process(store):
@@ -205,7 +205,7 @@ def test_a_store_the_app_cannot_write_does_not_jam_the_queue(mgr, store, monkeyp
 def test_an_event_the_app_cannot_take_fails_its_run_and_the_queue_goes_on(mgr, store):
     first, second = mgr.submit(LONG), mgr.submit(LONG)
     until(lambda: training(mgr, first), what="training")
-    mgr._on_event(mgr._executor, {"ev": "epoch", "run_id": first, "not_a_field": 1})  # as read
+    mgr._on_event(mgr._executors[0], {"ev": "epoch", "run_id": first, "not_a_field": 1})  # as read
     assert mgr.wait(first, timeout=30)
     live = mgr.live(first)
     assert live.status == "failed"

@@ -20,7 +20,7 @@ class FairQueue:
         self._served: dict[str, int] = {}  # owner -> the tick of their last start
         self._ticks = itertools.count(1)
         self._closed = False
-        self._current: str | None = None  # taken by get() and not done() yet
+        self._taken: set[str] = set()  # handed out by get() and not done() yet
 
     def put(self, job_id: str, owner: str = "") -> None:
         with self._cond:
@@ -45,23 +45,23 @@ class FairQueue:
             if not self._waiting[owner]:
                 del self._waiting[owner]
             self._served[owner] = next(self._ticks)
-            self._current = job_id
+            self._taken.add(job_id)
             return job_id
 
     def done(self, job_id: str) -> None:
         """The job get() handed out has ended."""
         with self._cond:
-            if self._current == job_id:
-                self._current = None
+            self._taken.discard(job_id)
 
     def position(self, job_id: str) -> int:
-        """0 for the job taken last (training), k if k jobs start before it, -1 if neither."""
+        """0 for a job handed out (training), k if k jobs are ahead of it (training or due to
+        start before it), -1 if neither."""
         with self._cond:
-            current = self._current
-        if job_id == current:
-            return 0
+            taken = len(self._taken)
+            if job_id in self._taken:
+                return 0
         order = self.order()
-        return order.index(job_id) + (current is not None) if job_id in order else -1
+        return order.index(job_id) + taken if job_id in order else -1
 
     def remove(self, job_id: str) -> bool:
         """Take a job out before its turn (it was stopped); False if it is not waiting."""

@@ -1,12 +1,13 @@
-"""One process-wide job queue: every job that trains goes through it, one at a time.
+"""One process-wide job queue: every job that trains goes through it, a slot at a time.
 
 A job is one run, a group of runs trained together (a sweep, a Catalogue experiment; members
 that differ only in lr, weight decay and seed train at once) or the palindrome study. The queue
 hands each job to an executor (jobs/local.py: one training process, so the trainer and the
-dashboard's server do not share one interpreter lock) and turns the executor's events into
-LiveRun and LiveJob objects (guarded by a lock) that pages read copies of. Nothing here calls
-Streamlit. Everything also goes to the store, so a reload or a restart loses nothing: the
-store is the truth, the live objects only make the live view cheap.
+dashboard's server do not share one interpreter lock): one per slot, one slot on a CPU and
+several on a GPU (jobs/slots.py), each slot taking the next job when its own ends. It turns
+the executors' events into LiveRun and LiveJob objects (guarded by a lock) that pages read
+copies of. Nothing here calls Streamlit. Everything also goes to the store, so a reload or a
+restart loses nothing: the store is the truth, the live objects only make the live view cheap.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 import time
 
 from nnkit.config import RunConfig, check
+from nnkit.jobs import slots as slotcount
 from nnkit.jobs.fair import FairQueue
 from nnkit.jobs.live import LiveJob, LiveRun
 from nnkit.jobs.local import LocalExecutor
@@ -28,9 +30,7 @@ from nnkit.training.control import RunControl
 from nnkit.training.events import EpochEnd, RunEnd
 from nnkit.training.status import is_active
 
-POLICY = ("one job trains at a time (a run, a sweep, a Catalogue experiment or the palindrome "
-          "study); jobs started meanwhile wait in a queue, in order (in a class, people take "
-          "turns: whoever started a job least recently goes next)")
+POLICY = slotcount.policy(slotcount.default())  # true of the manager the app makes
 PALINDROME_SECONDS = 120.0  # the palindrome study's usual length on a 2-core CPU
 IDLE_SECONDS = 600.0  # a training process idle this long exits (NNKIT_WORKER_IDLE overrides)
 
@@ -45,11 +45,12 @@ def _seconds(text: str | None, default: float) -> float:
 
 
 class RunManager:
-    """The queue of jobs, trained one at a time by an executor it starts when needed."""
+    """The queue of jobs, trained `slots` at a time by executors it starts when needed."""
 
     def __init__(self, store: RunStore, idle_seconds: float | None = None,
-                 executor=LocalExecutor) -> None:
+                 executor=LocalExecutor, slots: int | None = None) -> None:
         self.store = store
+        self.slots = slots or slotcount.default()
         self.idle_seconds = idle_seconds or _seconds(os.environ.get("NNKIT_WORKER_IDLE"),
                                                      IDLE_SECONDS)
         self._make_executor = executor
@@ -61,17 +62,16 @@ class RunManager:
         self._controls: dict[str, RunControl] = {}  # per job
         self._done: dict[str, threading.Event] = {}  # per job: it has ended here
         self._ended: dict[str, threading.Event] = {}  # per job: its executor is done with it
-        self._current: str | None = None  # the job the executor trains
-        self._current_executor = None  # the executor it was handed to
-        self._executor = None
+        self._running: dict[str, object] = {}  # job id -> the executor training it
+        self._executors: list = [None] * self.slots  # per slot, started when needed
         self._executor_lock = threading.Lock()
         self._warming = False  # a delayed warm() is pending
         self._closed = False
         self._idle = threading.Event()
         self._idle.set()
-        self._dispatcher = threading.Thread(target=self._dispatch, name="nnkit-job-queue",
-                                            daemon=True)
-        self._dispatcher.start()
+        for slot in range(self.slots):
+            threading.Thread(target=self._dispatch, args=(slot,), daemon=True,
+                             name=f"nnkit-job-queue-{slot}").start()
         atexit.register(self.shutdown)
 
     def shutdown(self, timeout: float = 20.0, wait_for_exit: bool = True) -> None:
@@ -83,9 +83,13 @@ class RunManager:
         self._idle.wait(timeout)
         self._queue.close()
         with self._executor_lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.close(timeout=5 if wait_for_exit else 0)
+            executors, self._executors = self._executors, [None] * self.slots
+        for executor in executors:  # each stops its job and exits: close them all, then wait
+            if executor is not None:
+                executor.close(timeout=0)
+        for executor in executors if wait_for_exit else ():
+            if executor is not None:
+                executor.close(timeout=5)
 
     # --- submitting -------------------------------------------------------------------
     def warm(self, delay: float = 0.0) -> None:
@@ -96,7 +100,8 @@ class RunManager:
             self._ensure_executor()
             return
         with self._executor_lock:
-            if self._warming or self._closed or (self._executor and self._executor.alive):
+            first = self._executors[0]
+            if self._warming or self._closed or (first is not None and first.alive):
                 return
             self._warming = True
         timer = threading.Timer(delay, self._warm_now)
@@ -106,8 +111,9 @@ class RunManager:
     def _warm_now(self) -> None:
         with self._executor_lock:
             self._warming = False
-            if not self._closed and (self._executor is None or not self._executor.alive):
-                self._executor = self._make_executor(self.store, self._on_event)
+            first = self._executors[0]
+            if not self._closed and (first is None or not first.alive):
+                self._executors[0] = self._make_executor(self.store, self._on_event)
 
     def submit(self, cfg: RunConfig, name: str = "", owner: str = "") -> str:
         """Queue one run; returns its id at once (it is in the store from now on). A run's job
@@ -202,9 +208,9 @@ class RunManager:
         return self._queue.position(job_id) if job is not None and job.active else -1
 
     def starts_in(self, run_or_job_id: str) -> float | None:
-        """Rough seconds until a waiting job starts: what the job training now has left plus
-        the estimated training time of each job ahead of it (training/estimate.py, a 2-core
-        CPU's figures); None if it is not waiting."""
+        """Rough seconds until a waiting job starts: the slots' training jobs' time left, then
+        each job ahead of it taking the first slot free (training/estimate.py, a 2-core CPU's
+        figures); None if it is not waiting."""
         from nnkit.training import estimate  # torch-free for presets
 
         job_id = self.job_of(run_or_job_id) or run_or_job_id
@@ -212,9 +218,13 @@ class RunManager:
         if job_id not in order:
             return None
         with self.lock:
-            ahead = [self._current, *order[:order.index(job_id)]]
-            jobs = [self._jobs[j] for j in ahead if j in self._jobs]
-            return sum(self._seconds_left(job, estimate) for job in jobs)
+            free = sorted(self._seconds_left(self._jobs[j], estimate) for j in self._running)
+            free += [0.0] * (self.slots - len(free))
+            for ahead in order[:order.index(job_id)]:
+                if ahead in self._jobs:
+                    free[0] += self._seconds_left(self._jobs[ahead], estimate)
+                    free.sort()
+            return free[0]
 
     def _seconds_left(self, job: LiveJob, estimate) -> float:
         """Under the lock: a job's training time still to come, roughly."""
@@ -288,7 +298,7 @@ class RunManager:
                 why = f"{fields['reason']}, before it started"  # e.g. by the teacher
             if dropped:
                 self._end_here(job, "stopped", why)
-            executor = self._executor if self._current == job_id else None
+            executor = self._running.get(job_id)
         if executor is not None:
             executor.send(cmd, job_id, **fields)
         for run_id, status in changed:
@@ -325,39 +335,41 @@ class RunManager:
                 print(f"nnkit: job {job.id} could not be saved as {status}: {e}", file=sys.stderr)
 
     # --- the queue --------------------------------------------------------------------
-    def _ensure_executor(self):
+    def _ensure_executor(self, slot: int = 0):
         with self._executor_lock:
-            if self._executor is None or not self._executor.alive:
-                self._executor = self._make_executor(self.store, self._on_event)
-            return self._executor
+            executor = self._executors[slot]
+            if executor is None or not executor.alive:
+                executor = self._executors[slot] = self._make_executor(self.store,
+                                                                       self._on_event)
+            return executor
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, slot: int) -> None:
         while True:
             try:
                 job_id = self._queue.get(timeout=self.idle_seconds)
             except queue.Empty:  # idle: give the memory back; a new job starts a new one
                 with self._executor_lock:
-                    executor, self._executor = self._executor, None
+                    executor, self._executors[slot] = self._executors[slot], None
                 if executor is not None:
                     executor.close()
                 continue
             if job_id is None:
                 return
             try:
-                self._train(job_id)
+                self._train(job_id, slot)
             except Exception as e:  # noqa: BLE001 - this job fails, the queue goes on
                 why = str(e) if isinstance(e, StoreError) else f"{type(e).__name__}: {e}"
                 self._fail(job_id, f"it could not be trained: {why}")
             finally:
                 with self.lock:
-                    self._current = None
+                    self._running.pop(job_id, None)
                 self._queue.done(job_id)
                 self._done[job_id].set()
                 with self.lock:
                     if not any(job.active for job in self._jobs.values()):
                         self._idle.set()
 
-    def _train(self, job_id: str) -> None:
+    def _train(self, job_id: str, slot: int) -> None:
         with self.lock:  # one step: a Stop in between would be undone by "loading"
             job, control = self._jobs.get(job_id), self._controls[job_id]
             if job is None or not job.active:  # dropped while queued
@@ -372,11 +384,11 @@ class RunManager:
                 self._end_here(job, "stopped", "stopped before it started")
             return self._save_ending(job, "stopped", "stopped before it started")
         try:
-            executor = self._ensure_executor()
+            executor = self._ensure_executor(slot)
         except OSError as e:
             return self._fail(job_id, f"the training process could not start ({e})")
         with self.lock:
-            self._current, self._current_executor = job_id, executor
+            self._running[job_id] = executor
         if not executor.start(Job(job.id, job.kind, list(job.runs), dict(job.settings))):
             return self._fail(job_id, "the training process could not be reached")
         if control.paused:  # paused while it waited
@@ -394,8 +406,8 @@ class RunManager:
         except Exception as e:  # noqa: BLE001
             ev = msg.get("ev") if isinstance(msg, dict) else None
             with self.lock:
-                job_id = self._current
-                current = self._executor if job_id is not None else None
+                job_id = self._training_on(executor)
+                current = executor if job_id is not None else None
             why = str(e) if isinstance(e, StoreError) else f"{type(e).__name__}: {e}"
             print(f"nnkit: the training process's {ev!r} event could not be handled: {why}",
                   file=sys.stderr)
@@ -469,10 +481,9 @@ class RunManager:
     def _executor_exited(self, executor, code: int) -> None:
         """The training process ended: if it was training a job, that job failed."""
         with self._executor_lock:
-            if self._executor is executor:
-                self._executor = None
+            self._executors = [None if e is executor else e for e in self._executors]
         with self.lock:
-            job_id = self._current if self._current_executor is executor else None
+            job_id = self._training_on(executor)
         if job_id is None or self._ended[job_id].is_set():
             return  # not training anything (an idle process closed), or done with it
         job = self._jobs[job_id]
@@ -503,6 +514,10 @@ class RunManager:
                 live = self._live.get(job.id)
                 job.status = live.status if live is not None else job.status
         self._ended[job_id].set()
+
+    def _training_on(self, executor) -> str | None:
+        """Under the lock: the job an executor trains, if any."""
+        return next((j for j, e in self._running.items() if e is executor), None)
 
     def _set(self, run_id: str, status: str, message: str | None = None) -> None:
         with self.lock:
