@@ -1,14 +1,18 @@
 """A class of N students on one real server (./start.sh --class) and this machine's CPU.
 
-Each student has their own Chromium context: opens the link, enters the class code and a
-name, and starts a short run from the Train page (staying on it, as a student would). While
-the queue drains, every student reloads their Runs page in turn, and each load is timed from
-the request to Streamlit's finished script run. Prints: runs finished / lost / duplicated,
-pages that showed an exception, page-load times (median, 95th percentile; the bar: 3 s), how
-long the queue took to drain, and the server's peak memory (its process and the training
-process it started, RSS).
+Each student has their own Chromium context and joins at a random moment of the first
+--arrive seconds (a room fills over a minute or two): opens the link, enters the class code
+and a name, and starts a short run from the Train page. While the queue drains, every student opens
+their Runs page again and again at a person's pace (a page every --think seconds, ±50 %,
+random), and each load is timed from the request to Streamlit's finished script run. The
+browsers share this machine's CPU with the server: each load costs Chromium ~1-2 s of CPU here
+(the server ~0.05-0.4 s), so the pace decides how busy the 2 cores are. Prints: runs
+finished / lost / duplicated, pages that showed an exception, page-load times (median, 95th
+percentile; the bar: 3 s), how long the queue took to drain, and the server's peak memory
+(its process and the training process it started, RSS).
 
-    python benchmarks/class_load.py [--students 30] [--subset 1000] [--model mlp-64-64]
+    python benchmarks/class_load.py [--students 30] [--arrive 120] [--think 20] [--subset 1000]
+                                    [--model mlp-64-64]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
+import random  # noqa: E402
 import sqlite3  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -52,8 +57,10 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-async def student(browser, url: str, i: int, query: str, loads: list, errors: list,
-                  stop: asyncio.Event) -> str | None:
+async def student(browser, url: str, i: int, query: str, arrive: float, think: float,
+                  loads: list, errors: list, stop: asyncio.Event) -> str | None:
+    pace = random.Random(i)
+    await asyncio.sleep(pace.uniform(0, arrive))
     ctx = await browser.new_context(viewport={"width": 1200, "height": 900})
     page = await ctx.new_page()
     page.set_default_timeout(180_000)
@@ -69,15 +76,18 @@ async def student(browser, url: str, i: int, query: str, loads: list, errors: li
         await page.get_by_role("button", name="Train", exact=True).click()
         await page.wait_for_function("() => new URLSearchParams(location.search).has('run')")
         run_id = (await page.evaluate("() => new URLSearchParams(location.search).get('run')"))
-        await asyncio.sleep(i * 0.2)  # spread the reloads
-        while not stop.is_set():  # reload Runs while the queue drains, timing each load
+        while not stop.is_set():  # open Runs while the queue drains, timing each load
+            try:  # a person reads the page a while before the next
+                await asyncio.wait_for(stop.wait(), think * pace.uniform(0.5, 1.5))
+                break
+            except TimeoutError:
+                pass
             t0 = time.perf_counter()
             await page.goto(f"{url}/runs")
             await page.wait_for_function(READY)
             loads.append(time.perf_counter() - t0)
             if await page.locator('[data-testid="stException"]').count():
                 errors.append(f"student {i}: an exception on Runs")
-            await asyncio.sleep(3.0)
         return run_id
     except Exception as e:  # noqa: BLE001 - counted, reported
         errors.append(f"student {i}: {type(e).__name__}: {str(e)[:200]}")
@@ -107,8 +117,8 @@ async def main_async(a) -> None:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             t0 = time.perf_counter()
-            tasks = [asyncio.create_task(student(browser, server.url, i, query, loads, errors,
-                                                 stop)) for i in range(a.students)]
+            tasks = [asyncio.create_task(student(browser, server.url, i, query, a.arrive,
+                                                 a.think, loads, errors, stop)) for i in range(a.students)]
             db = home / "runs.sqlite"
             drained = None
             while time.perf_counter() - t0 < a.timeout:
@@ -139,7 +149,9 @@ async def main_async(a) -> None:
     started = [r for r in run_ids if r]
     loads.sort()
     p95 = loads[int(0.95 * (len(loads) - 1))] if loads else float("nan")
-    print(f"students: {a.students}; runs started from a page: {len(started)}; "
+    print(f"students: {a.students}, joining over {a.arrive:g} s, a page every {a.think:g} s "
+          "±50 % each; "
+          f"runs started from a page: {len(started)}; "
           f"in the store: {len(rows)}; finished: {finished}; "
           f"lost: {a.students - len(rows)}; duplicated: {sum(v - 1 for v in by_owner.values())}")
     print(f"queue drained in: {drained:.1f} s" if drained else "queue did not drain in time")
@@ -155,6 +167,10 @@ async def main_async(a) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--students", type=int, default=30)
+    p.add_argument("--arrive", type=float, default=120.0,
+                   help="students join at random moments of this many seconds")
+    p.add_argument("--think", type=float, default=20.0,
+                   help="seconds a student reads a page before opening the next (±50 %%)")
     p.add_argument("--subset", type=int, default=1000)
     p.add_argument("--model", default="mlp-64-64")
     p.add_argument("--timeout", type=float, default=900)

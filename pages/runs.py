@@ -79,7 +79,6 @@ def flash(kind: str, text: str) -> None:
     st.session_state.runs_flash = (kind, text)
 
 
-@st.fragment(run_every=2.0)
 def watch(drawn: tuple, active_ids: list[str]) -> None:
     """While a run is active: say how far it is, and redraw the page when a run starts, ends
     or finishes an epoch."""
@@ -127,8 +126,9 @@ shown = [r for r in runs
          and (not datasets or r.dataset in datasets)]
 
 active = [r for r in runs if r.status in ACTIVE]
-if active:
-    watch(snapshot(runs), [r.id for r in active])
+if active:  # every 2 s while one trains; every 10 s while they all wait (a class: 30 pages)
+    every = 10.0 if all(r.status == "queued" for r in active) else 2.0
+    st.fragment(watch, run_every=every)(snapshot(runs), [r.id for r in active])
 if not shown:
     st.info(f"No run matches these filters ({len(runs)} run(s) stored).")
     st.stop()

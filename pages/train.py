@@ -26,6 +26,9 @@ from pages import charts, ui
 # still costs the browser a Streamlit rerun and a Plotly redraw; on 2 cores, charts every 2 s
 # took Chromium 15-16 % of a core against 13-14 % every 5 s (pages/charts.py has the history).
 CHARTS_EVERY = 5.0 if (os.cpu_count() or 1) <= 4 else 2.0
+# A waiting run's notice is redrawn this often: in a class thirty pages wait at once, and each
+# redraw costs the browser (on the same few cores as the server, in the load benchmark).
+QUEUED_EVERY = 5.0
 
 HELP = {
     "dataset": "What to learn. MNIST: 70,000 handwritten digits. Toy sets are 2-D points.",
@@ -392,10 +395,9 @@ def queue_notice(where: str, first_id: str) -> None:
                      query_params={"run": first.run_id})
 
 
-@st.fragment(run_every=1.0)
-def live_progress(run_id: str) -> None:
+def live_progress(run_id: str, queued: bool) -> None:
     """The progress bar, every second (the buttons sit outside: redrawing them each second
-    cost the browser more than the bar itself)."""
+    cost the browser more than the bar itself); every QUEUED_EVERY seconds while it waits."""
     live = mgr.live(run_id)
     if live is None or not live.active:  # it ended, or was deleted on the Runs page
         if st.session_state.get("_was_active") == run_id:
@@ -403,6 +405,8 @@ def live_progress(run_id: str) -> None:
             st.rerun()  # once: redraw the whole page without the timers
         return
     st.session_state._was_active = run_id
+    if queued and live.status != "queued":
+        st.rerun()  # its turn came: redraw the page with the one-second timer
     if live.status == "queued":
         ahead, wait = mgr.queue_position(run_id), mgr.starts_in(run_id)
         if ahead > 0:
@@ -487,7 +491,9 @@ with view:
             st.html(ui.still_css("live"))
             st.subheader(ui.plain(live_now.name))
             st.caption(describe(live_now.config))
-            live_progress(run_id)
+            queued = live_now.status == "queued"
+            st.fragment(live_progress, run_every=QUEUED_EVERY if queued else 1.0)(run_id,
+                                                                                  queued)
             controls(run_id, live_now.paused)
         else:
             finished_summary(shown)
