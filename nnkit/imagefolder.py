@@ -8,6 +8,7 @@ and never extracted to disk.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -24,6 +25,13 @@ from PIL import Image, ImageOps
 from nnkit.datainfo import DataError
 
 MB = 1024 * 1024
+
+
+def mb(n: float) -> str:
+    """Bytes as megabytes for a message: 0.2 MB, 3.5 MB, 500 MB."""
+    return f"{n / MB:,.1f} MB" if n < 10 * MB else f"{n / MB:,.0f} MB"
+
+
 JUNK = {"__MACOSX", "Thumbs.db", "desktop.ini"}  # what zip tools and file managers add
 
 
@@ -89,17 +97,6 @@ def _classify(files: list[tuple[list[str], str, Callable[[], bytes]]],
     return entries, outside
 
 
-def _member_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits):
-    def read() -> bytes:
-        with zf.open(info) as f:
-            raw = f.read(min(info.file_size, limits.max_file_bytes) + 1)
-        if len(raw) > info.file_size:  # more bytes than its header declared
-            raise UserDataError(f"{info.filename!r} unpacks to more than its header says; "
-                                "the zip is damaged or crafted")
-        return raw
-    return read
-
-
 def zip_entries(zf: zipfile.ZipFile, limits: Limits = DEFAULT_LIMITS) -> tuple[list[Entry], int]:
     """A zip's images by class, after every member passed the checks; UserDataError else."""
     members = zf.infolist()
@@ -108,8 +105,8 @@ def zip_entries(zf: zipfile.ZipFile, limits: Limits = DEFAULT_LIMITS) -> tuple[l
                             f"{limits.max_members:,}")
     total = sum(m.file_size for m in members)
     if total > limits.max_total_bytes:
-        raise UserDataError(f"the zip would unpack to {total / MB:,.0f} MB, more than the cap "
-                            f"of {limits.max_total_bytes / MB:,.0f} MB")
+        raise UserDataError(f"the zip would unpack to {mb(total)}, more than the cap of "
+                            f"{mb(limits.max_total_bytes)}")
     files = []
     for m in members:
         parts = _parts(m.filename)
@@ -127,9 +124,10 @@ def zip_entries(zf: zipfile.ZipFile, limits: Limits = DEFAULT_LIMITS) -> tuple[l
                                 f"packed (the cap is "
                                 f"{limits.max_ratio:g}): refused as a possible zip bomb")
         if m.file_size > limits.max_file_bytes:
-            raise UserDataError(f"{m.filename!r} is {m.file_size / MB:,.1f} MB, more than the "
-                                f"cap of {limits.max_file_bytes / MB:,.0f} MB for one image")
-        files.append((parts, m.filename, _member_reader(zf, m, limits)))
+            raise UserDataError(f"{m.filename!r} is {mb(m.file_size)}, more than the cap of "
+                                f"{mb(limits.max_file_bytes)} for one image")
+        # zipfile returns at most the declared (checked) size, and fails its CRC past it
+        files.append((parts, m.filename, functools.partial(zf.read, m)))
     return _classify(files, limits)
 
 
@@ -148,10 +146,10 @@ def folder_entries(folder: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[list[
             total += size
             if len(files) >= limits.max_members or total > limits.max_total_bytes:
                 raise UserDataError(f"{folder} holds more than {limits.max_members:,} files or "
-                                    f"{limits.max_total_bytes / MB:,.0f} MB; use a smaller set")
+                                    f"{mb(limits.max_total_bytes)}; use a smaller set")
             if size > limits.max_file_bytes:
-                raise UserDataError(f"{path} is {size / MB:,.1f} MB, more than the cap of "
-                                    f"{limits.max_file_bytes / MB:,.0f} MB for one image")
+                raise UserDataError(f"{path} is {mb(size)}, more than the cap of "
+                                    f"{mb(limits.max_file_bytes)} for one image")
             parts = list(path.relative_to(folder).parts)
             files.append((parts, str(path), path.read_bytes))
     return _classify(files, limits)

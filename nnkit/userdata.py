@@ -29,6 +29,7 @@ from nnkit.imagefolder import (
     UserDataError,
     decode,
     folder_entries,
+    mb,
     zip_entries,
 )
 
@@ -54,6 +55,7 @@ class Summary:
     skipped_examples: tuple[str, ...]
     ignored: int  # files outside any class folder
     test_share: float
+    owner: str  # who added it in a class ("" alone or from the CLI)
 
 
 def check_name(name: str, root: str | Path | None = None) -> None:
@@ -92,8 +94,8 @@ def _open_source(source: str | Path | bytes, limits: Limits):
             raise UserDataError(f"{path} is neither a folder nor a zip file")
         size, what, opened = path.stat().st_size, path.name, path
     if size > limits.max_upload_bytes:
-        raise UserDataError(f"{what} is {size / 2**20:,.1f} MB, more than the cap of "
-                            f"{limits.max_upload_bytes / 2**20:,.0f} MB")
+        raise UserDataError(f"{what} is {mb(size)}, more than the cap of "
+                            f"{mb(limits.max_upload_bytes)}")
     try:
         zf = zipfile.ZipFile(opened)
     except (zipfile.BadZipFile, OSError):
@@ -108,8 +110,6 @@ def _decode_all(entries, shape, limits):
     for e in sorted(entries, key=lambda e: (e.label, e.path)):  # any order in, one result out
         try:
             images.append(decode(e.read(), shape, limits))
-        except UserDataError:  # a member that lies about its size: the whole zip is refused
-            raise
         except Exception:  # noqa: BLE001 - an undecodable file is skipped and counted
             bad.append(e)
             continue
@@ -177,7 +177,8 @@ def _write(final: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
 
 def add(name: str, source: str | Path | bytes, shape: str = "gray28",
         test_share: float = TEST_SHARE, seed: int = 0, title: str | None = None,
-        root: str | Path | None = None, limits: Limits = DEFAULT_LIMITS) -> Summary:
+        root: str | Path | None = None, limits: Limits = DEFAULT_LIMITS,
+        owner: str = "") -> Summary:
     """Store an ImageFolder (a folder, a zip file or a zip's bytes) as dataset `name`;
     UserDataError says what is wrong, and then nothing stored has changed."""
     check_name(name, root)
@@ -200,7 +201,7 @@ def add(name: str, source: str | Path | bytes, shape: str = "gray28",
             "classes": classes, "mean": mean, "std": std, "train_counts": train_counts,
             "test_counts": test_counts, "skipped": len(bad), "skipped_examples": examples,
             "ignored": ignored, "test_share": test_share, "seed": seed, "source": what[-80:],
-            "created": time.time()}
+            "created": time.time(), "owner": owner}
     _write(user_root(root) / name, {"train_x": x[tr], "train_y": y[tr], "test_x": x[te],
                                     "test_y": y[te]}, meta)
     return summary(name, root)
@@ -219,7 +220,7 @@ def summary(name: str, root: str | Path | None = None) -> Summary:
     m = json.loads((user_root(root) / name / META).read_text(encoding="utf-8"))
     return Summary(ds, tuple(m["train_counts"]), tuple(m["test_counts"]), int(m["skipped"]),
                    tuple(m.get("skipped_examples", ())), int(m.get("ignored", 0)),
-                   float(m["test_share"]))
+                   float(m["test_share"]), str(m.get("owner", "")))
 
 
 def rename(name: str, title: str, root: str | Path | None = None) -> DatasetInfo:
