@@ -50,7 +50,7 @@ def _bool(text: str) -> bool:
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     """One --option per RunConfig field, typed from its default."""
     choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES,
-               "dataset": tuple(data.DATASETS), "model": (*models.PRESETS, "custom")}
+               "dataset": tuple(data.names()), "model": (*models.PRESETS, "custom")}
     for f in fields(RunConfig):
         if f.name == "spec":
             continue
@@ -79,7 +79,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             try:
                 changes["hidden"] = tuple(int(h) for h in args.hidden.split(",") if h.strip())
             except ValueError:
-                raise ConfigError("hidden", f"must be widths like 500,300 (got {args.hidden!r})")
+                raise ConfigError("hidden", f"must be widths like 500,300 (got "
+                                  f"{args.hidden!r})") from None
         if args.activation:
             changes["activation"] = args.activation
         if args.dropout is not None:
@@ -126,6 +127,62 @@ def cmd_data_prepare(args) -> int:
             print(f"{name}: repaired {', '.join(damaged)}; ready in {root}")
         else:
             print(f"{name}: ready in {root}")
+    return EXIT_OK
+
+
+def cmd_data_add(args) -> int:
+    from nnkit import userdata
+
+    try:
+        s = userdata.add(args.name, args.path, shape=args.shape, test_share=args.test_share,
+                         seed=args.seed, title=args.title)
+    except userdata.UserDataError as e:  # bad input: nothing was stored
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{s.info.name}: {len(s.info.classes)} classes, {sum(s.train_counts)} training and "
+          f"{sum(s.test_counts)} test images ({s.test_share:g} of each class held out), "
+          f"{' x '.join(map(str, s.info.input_shape))}")
+    for c, tr, te in zip(s.info.classes, s.train_counts, s.test_counts, strict=True):
+        print(f"  {c}: {tr} train, {te} test")
+    if s.skipped:
+        print(f"skipped {s.skipped} file(s) that are not readable images, e.g. "
+              f"{', '.join(s.skipped_examples)}")
+    if s.ignored:
+        print(f"ignored {s.ignored} file(s) outside any class folder")
+    return EXIT_OK
+
+
+def cmd_data_list(args) -> int:
+    for name in data.names():
+        ds = data.info(name)
+        shape = " x ".join(map(str, ds.input_shape))
+        print(f"{name:<16} {ds.source:<8} {shape:<10} {ds.num_classes:>3} classes  {ds.title}")
+    return EXIT_OK
+
+
+def cmd_data_rename(args) -> int:
+    from nnkit import userdata
+
+    try:
+        ds = userdata.rename(args.name, args.title)
+    except userdata.UserDataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{ds.name}: now titled {ds.title!r}")
+    return EXIT_OK
+
+
+def cmd_data_delete(args) -> int:
+    from nnkit import userdata
+    from nnkit.training.status import is_active
+
+    busy = sum(is_active(r.status) for r in RunStore().list(dataset=args.name))
+    try:
+        userdata.delete(args.name, in_use=busy)
+    except userdata.UserDataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.name}: deleted (runs trained on it keep their records)")
     return EXIT_OK
 
 
@@ -184,6 +241,26 @@ def build_parser() -> argparse.ArgumentParser:
     dp = d.add_parser("prepare", help="fetch and verify a dataset's files")
     dp.add_argument("--dataset", default="mnist", choices=(*data.DATASETS, "all"))
     dp.set_defaults(func=cmd_data_prepare)
+    da = d.add_parser("add", help="add your own images: an ImageFolder (one folder per class) "
+                      "as a folder or a zip")
+    da.add_argument("name", help="the dataset's name: a-z, 0-9, - and _")
+    da.add_argument("path", help="a folder or a .zip holding one folder per class")
+    da.add_argument("--shape", choices=("gray28", "rgb32"), default="gray28",
+                    help="28x28 grayscale (default) or 32x32 colour")
+    da.add_argument("--test-share", type=float, default=0.2,
+                    help="share of each class held out as the test set (default 0.2)")
+    da.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
+    da.add_argument("--title", help="what the pages show (default: the name)")
+    da.set_defaults(func=cmd_data_add)
+    d.add_parser("list", help="every dataset, built-in and your own").set_defaults(
+        func=cmd_data_list)
+    dr = d.add_parser("rename", help="give one of your datasets a new title")
+    dr.add_argument("name")
+    dr.add_argument("title")
+    dr.set_defaults(func=cmd_data_rename)
+    dd = d.add_parser("delete", help="delete one of your datasets")
+    dd.add_argument("name")
+    dd.set_defaults(func=cmd_data_delete)
     sub.add_parser("models", help="list model presets").set_defaults(func=cmd_models)
     t = sub.add_parser("train", help="train a model and store the run")
     _add_config_options(t)

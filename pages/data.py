@@ -1,5 +1,5 @@
 """Data: what the network learns from: sample images, how many per class, pixel statistics and
-what normalization does to them; the toy 2-D sets as points."""
+what normalization does to them; the toy 2-D sets as points; your own images added as a zip."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import numpy as np
 import streamlit as st
 import torch
 
-from nnkit import data, metrics, paths, plots, toy
+from nnkit import data, metrics, paths, plots, toy, userdata
+from nnkit.imagefolder import DEFAULT_LIMITS
+from nnkit.training.status import is_active
+from pages import ui
 
 GALLERY = 30
 SCALE = 3
@@ -43,7 +46,8 @@ def toy_view(name: str, info: data.DatasetInfo) -> None:
     st.plotly_chart(plots.toy_points(x, y, info.classes, f"{info.title}: {n} points"),
                     key="toy_points")
     counts = np.bincount(y, minlength=info.num_classes)
-    st.caption("Points per class: " + ", ".join(f"{c}: {k}" for c, k in zip(info.classes, counts))
+    per_class = zip(info.classes, counts, strict=True)
+    st.caption("Points per class: " + ", ".join(f"{c}: {k}" for c, k in per_class)
                + ". The network sees the two coordinates as its two inputs.")
 
 
@@ -62,10 +66,93 @@ def prepare_view(name: str, info: data.DatasetInfo) -> None:
         st.rerun()
 
 
+def add_view() -> None:
+    """Upload an ImageFolder zip, choose its size and test share, and add it as a dataset."""
+    cap = DEFAULT_LIMITS.max_upload_bytes // 2**20
+    st.markdown("A **zip of an ImageFolder**: one folder per class, each folder's name the "
+                "class's name (`cats/001.jpg`, `dogs/002.png`…). nnkit resizes every image, "
+                "holds out a share of each class as the test set and stores plain arrays in "
+                f"the data folder. At least {userdata.MIN_CLASSES} classes of "
+                f"{userdata.MIN_PER_CLASS} images each; up to {cap} MB.")
+    upload = st.file_uploader("ImageFolder zip", type=["zip"], key="ud_zip",
+                              max_upload_size=cap)
+    c1, c2, c3 = st.columns(3)
+    name = c1.text_input("Name", key="ud_name", help="a-z, 0-9, - and _; what the command line "
+                         "and the runs call it (its title can be changed later)")
+    shape = c2.radio("Images become", list(userdata.SHAPES), key="ud_shape",
+                     format_func=userdata.SHAPE_TITLES.get, horizontal=True,
+                     help="28×28 grayscale can be drawn on the Draw page; 32×32 keeps colour.")
+    share = c3.slider("Test share", 0.05, 0.5, userdata.TEST_SHARE, 0.05, key="ud_share",
+                      help="Of each class's images, this share is held out to test on "
+                           "(stratified, seed 0).")
+    if st.button("Add dataset", key="ud_add", type="primary", disabled=upload is None):
+        try:
+            with st.spinner("Reading and resizing the images…"):
+                s = userdata.add(name.strip(), upload.getvalue(), shape=shape, test_share=share,
+                                 owner=ui.person().id)
+        except userdata.UserDataError as e:
+            st.error(ui.plain(str(e)))
+            return
+        st.session_state.data_pick = s.info.name  # shown once the page runs again
+        st.rerun()
+
+
+def may_change(s: userdata.Summary) -> bool:
+    """Alone, or the teacher, or whoever added it in a class."""
+    me = ui.person()
+    return me.role in ("solo", "teacher") or (bool(s.owner) and me.id == s.owner)
+
+
+def user_view(name: str) -> None:
+    """What a user dataset holds, what was left out, and rename / delete."""
+    s = userdata.summary(name)
+    shape = " × ".join(map(str, s.info.input_shape[1:])) + (" colour" if s.info.input_shape[0]
+                                                            == 3 else " grayscale")
+    st.caption(f"Your own images: {len(s.info.classes)} classes, {shape}, "
+               f"{sum(s.train_counts):,} training and {sum(s.test_counts):,} test images "
+               f"({s.test_share:.0%} of each class held out). Name: `{name}`.")
+    st.dataframe({"class": list(s.info.classes), "train": list(s.train_counts),
+                  "test": list(s.test_counts)}, hide_index=True, key="ud_counts")
+    if s.skipped:
+        st.warning(ui.plain(f"{s.skipped} file(s) were skipped: not images that can be read "
+                            f"(e.g. {', '.join(s.skipped_examples)})."))
+    if s.ignored:
+        st.caption(f"{s.ignored} file(s) outside any class folder were ignored.")
+    if not may_change(s):
+        return
+    with st.popover("Rename or delete", key="ud_manage"):
+        title = st.text_input("Title", s.info.title, key=f"ud_title_{name}")
+        if st.button("Rename", key="ud_rename"):
+            try:
+                userdata.rename(name, title)
+                st.rerun()
+            except userdata.UserDataError as e:
+                st.error(ui.plain(str(e)))
+        busy = sum(is_active(r.status) for r in ui.store().list(dataset=name))
+        sure = st.checkbox("Delete its files (runs trained on it keep their records)",
+                           key="ud_sure")
+        if st.button("Delete", key="ud_delete", disabled=not sure):
+            try:
+                userdata.delete(name, in_use=busy)
+            except userdata.UserDataError as e:
+                st.error(ui.plain(str(e)))
+                return
+            st.session_state.pop("data_name", None)
+            st.rerun()
+
+
 st.title("Data")
-names = list(data.DATASETS)
-name = st.selectbox("Dataset", names, key="data_name", format_func=lambda n: data.DATASETS[n].title)
-info = data.DATASETS[name]
+with st.expander("Add your own images", icon=":material/upload:"):
+    add_view()
+names = data.names()
+if "data_pick" in st.session_state:  # a dataset just added
+    st.session_state.data_name = st.session_state.pop("data_pick")
+if st.session_state.get("data_name") not in names:  # deleted, here or elsewhere
+    st.session_state.pop("data_name", None)
+name = st.selectbox("Dataset", names, key="data_name", format_func=lambda n: data.info(n).title)
+info = data.info(name)
+if info.source == "user":
+    user_view(name)
 if info.kind == "toy":
     toy_view(name, info)
     st.stop()

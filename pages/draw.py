@@ -216,15 +216,16 @@ with verdict_col:
     probs = primary.probs(pre.model_input)  # (num_classes,)
     top = int(np.argmax(probs))
     label, confidence = primary.classes[top], float(probs[top])
+    label_md = ui.plain(label)  # a user dataset's class is a folder name: shown as plain text
     reasons = predict.doubts(pre, confidence)
     known = familiarity(primary, pre.model_input)
     strange = known is not None and known.unfamiliar
     big_label(label, sure=not reasons and not strange)
-    st.markdown(f"Prediction: **{label}** · confidence {ui.pct(confidence, 1)} · "
+    st.markdown(f"Prediction: **{label_md}** · confidence {ui.pct(confidence, 1)} · "
                 f"by {primary.name}")
     if strange:
         st.warning(f"This doesn't look like a digit the network knows. Its best guess is "
-                   f"**{label}** ({ui.pct(confidence, 1)}), but a network trained on ten "
+                   f"**{label_md}** ({ui.pct(confidence, 1)}), but a network trained on ten "
                    "digits has no answer for “none of these”: its confidence says nothing here.")
     if known is not None:
         nearest = "nearest" if ood.K == 1 else f"{ood.K}th nearest"
@@ -235,7 +236,7 @@ with verdict_col:
                    f"{ood.KEEP:.0%} of them at most {known.threshold:.3f}"
                    + (" — this drawing is beyond that." if strange else "."))
     if reasons:
-        st.warning(f"Not sure: {'; '.join(reasons)}. Its best guess is **{label}** "
+        st.warning(f"Not sure: {'; '.join(reasons)}. Its best guess is **{label_md}** "
                    f"({ui.pct(confidence, 1)}).")
     st.plotly_chart(predict.probability_bars(probs, primary.classes), key="probs")
     if len(predictors) > 1:
@@ -261,7 +262,7 @@ steps = [
      f"5 · normalized: (x − {primary.mean}) / {primary.std}, values {lo:.2f} to {hi:.2f}"
      if primary.normalize else "5 · model input (this run does not normalize)"),
 ]
-for col, (img, caption) in zip(st.columns(len(steps)), steps):
+for col, (img, caption) in zip(st.columns(len(steps)), steps, strict=False):
     col.image(img, caption=caption, width=THUMB)
 
 if st.toggle("Compare with a naive resize", key="naive",
@@ -271,9 +272,10 @@ if st.toggle("Compare with a naive resize", key="naive",
     c1, c2, c3 = st.columns([1, 1, 2])
     c1.image(thumb(naive_resize(drawing, normalize=False)), width=THUMB,
              caption="naive: the canvas squeezed to 28×28")
-    c1.markdown(f"Naive: **{primary.classes[n_top]}** · {ui.pct(float(naive_probs[n_top]), 1)}")
+    c1.markdown(f"Naive: **{ui.plain(primary.classes[n_top])}** · "
+                f"{ui.pct(float(naive_probs[n_top]), 1)}")
     c2.image(thumb(pre.centered), width=THUMB, caption="preprocessed: cropped, 20×20, centred")
-    c2.markdown(f"Preprocessed: **{label}** · {ui.pct(confidence, 1)}")
+    c2.markdown(f"Preprocessed: **{label_md}** · {ui.pct(confidence, 1)}")
     c3.caption("MNIST digits fill a 20×20 box centred in 28×28. A naive resize keeps the "
                "drawing's size and position on the canvas, so a small or off-centre digit "
                "reaches the network as something it never saw in training.")
@@ -295,7 +297,7 @@ except data.DataError as e:
     st.info(f"The nearest-image search needs the training images: {e}")
 else:
     idx, dist = predict.nearest_training_images(pre.centered, index, k=5)
-    for col, i, d in zip(st.columns(5), idx, dist):
+    for col, i, d in zip(st.columns(5), idx, dist, strict=False):
         col.image(thumb(train_images[i], 84), width=84,
                   caption=f"label {primary.classes[int(train_labels[i])]} · distance {d:.3f}")
     st.caption(f"The 5 of {len(index):,} training images closest to the centred drawing "

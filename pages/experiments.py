@@ -85,7 +85,7 @@ for key, value in defaults.items():
     if key not in st.session_state:
         st.session_state[key] = value
 usual = dict(zip(("exp_kind", "exp_start", "exp_stop", "exp_count", "exp_values_text"),
-                 VALUES[st.session_state.exp_param]))
+                 VALUES[st.session_state.exp_param], strict=False))
 for key, value in usual.items():  # also when Streamlit dropped a field it did not draw
     if key not in st.session_state:
         st.session_state[key] = value
@@ -113,9 +113,11 @@ if source == SOURCES[1] and runs:
 else:
     if source == SOURCES[1]:
         c1.info("No saved runs yet: start from a preset.")
-    names = list(data.DATASETS)
+    names = data.names()
+    if st.session_state.get("exp_dataset") not in names:  # a user dataset deleted meanwhile
+        st.session_state.pop("exp_dataset", None)
     dataset = c1.selectbox("Dataset", names, key="exp_dataset",
-                           format_func=lambda n: data.DATASETS[n].title)
+                           format_func=lambda n: data.info(n).title)
     presets = [m for m in models.PRESETS if m != "vgg-small" or dataset == "cifar10"]
     if st.session_state.exp_model not in presets:
         st.session_state.exp_model = presets[0]
@@ -286,18 +288,20 @@ if chosen:
     histories = [store.epochs(r.id) for r in picked]
     short = [r.name.removeprefix(f"{r.group_name}: ") if r.group_name else r.name
              for r in picked]  # a sweep member by its value and replicate
-    labels = [f"{n} ({r.id[-6:]})" if short.count(n) > 1 else n for n, r in zip(short, picked)]
+    labels = [f"{n} ({r.id[-6:]})" if short.count(n) > 1 else n
+              for n, r in zip(short, picked, strict=True)]
     datasets = {r.dataset for r in picked}
     ds = datasets.pop() if len(datasets) == 1 else ""
     held_out = "val_accuracy" if any(h.get("val_accuracy") is not None
                                      for hist in histories for h in hist) else "test_accuracy"
     left, right = st.columns(2)
-    left.plotly_chart(plots.overlay(list(zip(labels, histories)), "train_accuracy", ds),
+    curves = list(zip(labels, histories, strict=True))
+    left.plotly_chart(plots.overlay(curves, "train_accuracy", ds),
                       key="exp_overlay_train")
-    right.plotly_chart(plots.overlay(list(zip(labels, histories)), held_out, ds),
+    right.plotly_chart(plots.overlay(curves, held_out, ds),
                        key="exp_overlay_held_out")
     if held_out == "val_accuracy":
-        st.plotly_chart(plots.overlay(list(zip(labels, histories)), "test_accuracy", ds),
+        st.plotly_chart(plots.overlay(curves, "test_accuracy", ds),
                         key="exp_overlay_test")
     if len(picked) > 1:
         diff = sweep.differing_fields([r.config for r in picked])

@@ -23,7 +23,7 @@ BORDER = 3  # white pixels around each picture
 def _test_split(dataset: str, root: str, toy_size: int, toy_noise: float,
                 seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The test images (uint8 (N, C, H, W); toy sets: float (N, 2)) and labels a run saw."""
-    if data.DATASETS[dataset].kind == "toy":  # regenerated from the run's own settings
+    if data.info(dataset).kind == "toy":  # regenerated from the run's own settings
         b = data.load_bundle(dataset, toy_size=toy_size, toy_noise=toy_noise, seed=seed)
         return b.test_x, b.test_y
     return data.load_split(dataset, train=False, root=root)
@@ -86,8 +86,13 @@ st.title("Inspect")
 store = ui.store()
 run = ui.choose_run("inspect_run", "No runs yet. Train one on the Train page: its test "
                    "results, mistakes and weights show up here.")
-info = data.DATASETS[run.dataset]
-classes = info.classes
+try:
+    info = data.info(run.dataset)
+except data.DataError as e:  # a user dataset deleted since this run trained on it
+    st.error(f"{ui.plain(run.name)} was trained on {ui.plain(run.dataset)}, which is gone: {e}")
+    st.stop()
+classes = info.classes  # plain text: in figures, tables, captions and selectboxes
+md = [ui.plain(c) for c in classes]  # the same in markdown (buttons, headings)
 k = info.num_classes
 
 # --- the run's evaluation on the test set ----------------------------------------------------
@@ -153,7 +158,7 @@ with right:
     if not pairs:
         st.markdown("No mistakes at all.")
     for t, p, n in pairs:  # each sentence is a button that shows that cell
-        st.button(f"{classes[t]} read as {classes[p]}: {n} time{'s' * (n != 1)}",
+        st.button(f"{md[t]} read as {md[p]}: {n} time{'s' * (n != 1)}",
                   key=f"pair_{t}_{p}", type="tertiary", on_click=set_cell, args=(t, p))
     st.subheader("Per class")
     report = metrics.per_class_report(cm)
@@ -171,15 +176,16 @@ with right:
 # --- the images of the chosen cell -------------------------------------------------------------
 with left:
     n_cell = int(cm[true, pred])
-    verb = "read right" if true == pred else f"read as {classes[pred]}"
-    st.subheader(f"True {classes[true]}, {verb}: {n_cell:,} image{'s' * (n_cell != 1)}")
+    verb = "read right" if true == pred else f"read as {md[pred]}"
+    st.subheader(f"True {md[true]}, {verb}: {n_cell:,} image{'s' * (n_cell != 1)}")
     if n_cell == 0:
         st.markdown("No test image falls in this cell.")
     elif pictures:
         idx = metrics.mistake_indices(preds, test_y, probs, true, pred)[:GALLERY_MAX]
         conf = probs[idx, pred].tolist()
         gallery(test_x[idx], [f"#{i} true {classes[true]} → predicted {classes[pred]} "
-                              f"({100 * p:.0f}\u00a0%)" for i, p in zip(idx.tolist(), conf)])
+                              f"({100 * p:.0f}\u00a0%)"
+                              for i, p in zip(idx.tolist(), conf, strict=True)])
         more = f"the {len(idx)} most confident of {n_cell:,}" if n_cell > len(idx) else "all"
         st.caption(f"Showing {more}, most confident first (the number is the model's "
                    "confidence in its answer).")
@@ -194,14 +200,15 @@ if pictures:
         first = torch.arange(min(GRID, len(preds)))
         gallery(test_x[first], [f"{'✓' if p == y else '✗'} pred {classes[p]} · label "
                                 f"{classes[y]}" for p, y in zip(preds[first].tolist(),
-                                                                test_y[first].tolist())])
+                                                                test_y[first].tolist(),
+                                                                strict=True)])
     with b:
         st.markdown(f"**The first {GRID} mistakes**")
         wrong = (preds != test_y).nonzero().flatten()[:GRID]
         if len(wrong):
             gallery(test_x[wrong], [f"#{i} pred {classes[p]} · label {classes[y]}" for i, p, y
                                     in zip(wrong.tolist(), preds[wrong].tolist(),
-                                           test_y[wrong].tolist())])
+                                           test_y[wrong].tolist(), strict=False)])
         else:
             st.markdown("No mistakes.")
 

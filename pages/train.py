@@ -100,15 +100,18 @@ def configure() -> None:
     form, summary_col = st.columns([3, 2], gap="large")
     with form:
         c1, c2 = st.columns(2)
-        dataset = c1.selectbox("Dataset", list(datainfo.DATASETS), key="f_dataset",
-                               format_func=lambda n: datainfo.DATASETS[n].title,
+        names = datainfo.names()  # the built-in datasets, then the user's own
+        if state.f_dataset not in names:  # a user dataset deleted meanwhile
+            state.f_dataset = "mnist"
+        dataset = c1.selectbox("Dataset", names, key="f_dataset",
+                               format_func=lambda n: datainfo.info(n).title,
                                help=HELP["dataset"])
         slot("dataset", c1)
         model = c2.selectbox("Model", [*specs.PRESETS, "custom"], key="f_model",
                              help=HELP["model"], format_func=lambda n: n if n == "custom" else
                              f"{n} — {specs.PRESETS[n][1].split(':')[0]}")
         slot("model", c2)
-        info = datainfo.DATASETS[dataset]
+        info = datainfo.info(dataset)
         spec = None
         if model == "custom":
             with st.container(border=True):
@@ -288,7 +291,7 @@ def describe(cfg: RunConfig) -> str:
     opt = f"{cfg.optimizer} lr {cfg.lr:g}"
     if cfg.optimizer in ("sgd", "rmsprop") and cfg.momentum:
         opt += f" momentum {cfg.momentum:g}" + (" Nesterov" if cfg.nesterov else "")
-    parts = [datainfo.DATASETS[cfg.dataset].title, cfg.model, opt, f"batch {cfg.batch_size}",
+    parts = [ui.plain(ui.dataset_title(cfg.dataset)), cfg.model, opt, f"batch {cfg.batch_size}",
              f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}"]
     if cfg.weight_decay:
         parts.append(f"weight decay {cfg.weight_decay:g}")
@@ -374,7 +377,7 @@ def show_charts(cfg: RunConfig, steps, history: list[dict], steps_per_epoch: int
         items.append(charts.note("acc", "Accuracy and loss per epoch appear here when the "
                                         "first epoch ends."))
     if weights is not None:
-        shape = datainfo.DATASETS[cfg.dataset].input_shape
+        shape = ui.dataset_shape(cfg.dataset)
         try:
             grid = templates.template_grid(templates.templates_from_weight(weights, shape)[:64])
         except ValueError:
@@ -508,7 +511,7 @@ with view:
                          query_params=q)
             n2.page_link("pages/weights.py", label="See its weights", icon=":material/grid_view:",
                          query_params=q)
-            if datainfo.DATASETS[rec.config.dataset].input_shape == (1, 28, 28):
+            if ui.dataset_shape(rec.config.dataset) == (1, 28, 28):
                 n3.page_link("pages/draw.py", label="Draw digits for it", icon=":material/edit:",
                              query_params=q)
             n4.page_link("pages/runs.py", label="All runs", icon=":material/list_alt:")

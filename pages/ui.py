@@ -9,6 +9,7 @@ import ipaddress
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from nnkit import datainfo
 from nnkit.classroom import people
 from nnkit.classroom.access import NotAllowed, OwnedManager, OwnedStore
 from nnkit.classroom.people import SOLO, ClassRoom, Person, SignInError
@@ -199,6 +200,22 @@ def sign_out() -> None:
 def plain(text: str) -> str:
     """Text as it is in markdown: every character that markdown or HTML would read escaped."""
     return "".join("\\" + c if c in "\\`*_{}[]()#+-.!|<>~$&:" else c for c in str(text))
+
+
+def dataset_title(name: str) -> str:
+    """What a dataset is called on the pages; a deleted user dataset by its name."""
+    try:
+        return datainfo.info(name).title
+    except datainfo.DataError:
+        return f"{name} (deleted)"
+
+
+def dataset_shape(name: str) -> tuple[int, ...]:
+    """A dataset's input shape; () for a deleted user dataset."""
+    try:
+        return datainfo.info(name).input_shape
+    except datainfo.DataError:
+        return ()
 
 
 def pct(x: float | None, digits: int = 2) -> str:

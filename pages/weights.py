@@ -32,7 +32,7 @@ def _top(run_id: str, mtime: float, unit: int) -> tuple[list[int], list[float]]:
     model, _, _ = _model(run_id, mtime)
     run = ui.store().get(run_id)
     x, y = _test_split(run.dataset, str(paths.data_dir()))
-    bundle = data.DataBundle(data.DATASETS[run.dataset], x[:0], y[:0], None, None, x, y,
+    bundle = data.DataBundle(data.info(run.dataset), x[:0], y[:0], None, None, x, y,
                              run.config.normalize)  # only its transform is used
     layer = inspect.first_layer(model)  # only the model's part through it needs to run
     idx, act = inspect.top_activating(inspect.truncated_at(model, layer), x, unit, k=9,
@@ -92,7 +92,8 @@ def unit_up_close(run: RunRecord, mtime: float, templates, info: data.DatasetInf
     idx, act = _top(run.id, mtime, int(unit))
     b.markdown("**The 9 test images that excite it most**")
     b.image(plots.pictures(x[idx].numpy(), SCALE, 3), width=SCALE * x.shape[-1] + 6,
-            caption=[f"#{i} label {info.classes[int(y[i])]} · {v:.2f}" for i, v in zip(idx, act)])
+            caption=[f"#{i} label {info.classes[int(y[i])]} · {v:.2f}"
+                     for i, v in zip(idx, act, strict=True)])
     b.caption("The number is the unit's input sum (before its activation function).")
 
 
@@ -109,7 +110,7 @@ def feature_maps(model, run: RunRecord, info: data.DatasetInfo) -> None:
     cols = st.columns([1, *[3] * len(maps)])
     cols[0].image(plots.pictures(x[i:i + 1].numpy(), SCALE), width=SCALE * x.shape[-1],
                   caption=f"#{i} label {info.classes[int(y[i])]}")
-    for col, (name, m) in zip(cols[1:], maps):
+    for col, (name, m) in zip(cols[1:], maps, strict=False):
         grid = inspect.template_grid(m.numpy(), per_tile_scale=True)
         col.plotly_chart(plots.activation_grid(grid, name, height=300), key=f"maps_{name}")
     st.caption("Each tile is one channel after its activation, on its own scale: bright where "
@@ -120,7 +121,11 @@ st.title("Weights")
 store = ui.store()
 run = ui.choose_run("weights_run", "No runs yet. Train one on the Train page, then see what "
                    "its first layer learned.")
-info = data.DATASETS[run.dataset]
+try:
+    info = data.info(run.dataset)
+except data.DataError as e:  # a user dataset deleted since this run trained on it
+    st.error(f"{ui.plain(run.name)} was trained on {ui.plain(run.dataset)}, which is gone: {e}")
+    st.stop()
 if info.kind != "image":
     st.info(f"{info.title} has 2 inputs, so each first-layer unit has just 2 weights: no "
             "pictures to show. The Playground draws what such a network learns.")

@@ -178,8 +178,11 @@ def _train_images(cfg) -> int:
     """Training images a run would use (before the validation share is taken out)."""
     from nnkit import datainfo
 
-    info = datainfo.DATASETS.get(cfg.dataset)
-    if info is None or info.kind == "toy":
+    try:
+        info = datainfo.info(cfg.dataset)
+    except datainfo.DataError:
         return cfg.toy_size
-    full = 50_000 if cfg.dataset == "cifar10" else 60_000
+    if info.kind == "toy":
+        return cfg.toy_size
+    full = info.sizes[0] if info.sizes else 50_000 if cfg.dataset == "cifar10" else 60_000
     return min(full, cfg.train_subset) if cfg.train_subset else full

@@ -28,7 +28,7 @@ def _train_size(cfg: RunConfig) -> tuple[int, int]:
     if info.kind == "toy":
         n, test = cfg.toy_size, max(200, cfg.toy_size // 2)
     else:
-        n, test = (50_000 if cfg.dataset == "cifar10" else 60_000), 10_000
+        n, test = info.sizes or ((50_000 if cfg.dataset == "cifar10" else 60_000), 10_000)
     n = min(n, cfg.train_subset) if cfg.train_subset else n
     return n - int(round(n * cfg.val_fraction)), test
 

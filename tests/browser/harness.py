@@ -35,12 +35,13 @@ def _free_port() -> int:
 class Server:
     """A running `streamlit run app.py`; url, home folder, and its log."""
 
-    def __init__(self, home: Path, args: tuple[str, ...] = ()) -> None:
-        """`args`: nnkit's own options for scripts/serve.py, e.g. ("--class", "--code", ...)."""
+    def __init__(self, home: Path, args: tuple[str, ...] = (), data: Path | None = None) -> None:
+        """`args`: nnkit's own options for scripts/serve.py, e.g. ("--class", "--code", ...);
+        `data`: a data folder of the test's own instead of the machine's MNIST."""
         self.home, self.port = home, _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / "server.log"
-        env = {**os.environ, "NNKIT_HOME": str(home), "NNKIT_DATA": str(REAL_DATA),
+        env = {**os.environ, "NNKIT_HOME": str(home), "NNKIT_DATA": str(data or REAL_DATA),
                "NNKIT_OFFLINE": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "scripts" / "serve.py"),
