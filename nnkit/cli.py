@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 from nnkit import data, models, paths
 from nnkit.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, RunConfig, validate
@@ -232,6 +233,21 @@ def cmd_runs_show(args) -> int:
     return EXIT_OK
 
 
+def cmd_runs_export(args) -> int:
+    from nnkit.export import ExportError, to_onnx
+
+    store = RunStore()
+    try:
+        path = to_onnx(store, args.run_id, args.out)
+    except ExportError as e:  # a bad id, no checkpoint: the user's to fix, like a bad setting
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{path}: class probabilities for pixel / 255 inputs; open it in https://netron.app",
+          file=sys.stderr)
+    print(path)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nnkit", description="Train and inspect small "
                                 f"neural networks. Runs live in {paths.home()} ($NNKIT_HOME), "
@@ -271,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     rs = r.add_parser("show", help="one run's config and epochs")
     rs.add_argument("run_id")
     rs.set_defaults(func=cmd_runs_show)
+    rx = r.add_parser("export", help="one run's trained model as a file")
+    rx.add_argument("run_id")
+    rx.add_argument("--onnx", action="store_true", required=True,
+                    help="as ONNX: pixel / 255 in, class probabilities out (the only format)")
+    rx.add_argument("--out", type=Path, help="the file or folder to write (default ./ID.onnx)")
+    rx.set_defaults(func=cmd_runs_export)
     add_sweep_parser(sub)
     return p
 

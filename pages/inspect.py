@@ -69,7 +69,7 @@ def gallery(images: torch.Tensor, captions: list[str]) -> None:
              width=SCALE * images.shape[-1] + 2 * BORDER)
 
 
-def model_summary(run: RunRecord, info: data.DatasetInfo) -> None:
+def model_summary(store, run: RunRecord, info: data.DatasetInfo) -> None:
     st.subheader("The model")
     try:
         rows = models.summary(run.config.model_spec(), info.input_shape, info.num_classes)
@@ -80,6 +80,10 @@ def model_summary(run: RunRecord, info: data.DatasetInfo) -> None:
                                 "output": " × ".join(map(str, r.output_shape)),
                                 "parameters": r.params} for r in rows]), hide_index=True)
     st.caption(f"{sum(r.params for r in rows):,} parameters")
+    if store.checkpoint_path(run.id).exists():
+        st.download_button("ONNX model (.onnx)", data=ui.onnx_file(store, run.id),
+                           file_name=f"{run.id}.onnx", mime="application/octet-stream",
+                           on_click="ignore", help=ui.ONNX_HELP, key="inspect_onnx")
 
 
 st.title("Inspect")
@@ -107,11 +111,11 @@ except (StoreError, KeyError) as e:
     name = store.run_dir(run.id) / "evaluation.npz"
     why = str(e) if isinstance(e, StoreError) else f"{name}: damaged (it lacks {e})"
     st.error(f"This run's test results cannot be read: {why}")
-    model_summary(run, info)
+    model_summary(store, run, info)
     st.stop()
 if ev is None:
     explain_missing(run)
-    model_summary(run, info)
+    model_summary(store, run, info)
     st.stop()
 
 c = st.columns(4)
@@ -208,8 +212,8 @@ if pictures:
         if len(wrong):
             gallery(test_x[wrong], [f"#{i} pred {classes[p]} · label {classes[y]}" for i, p, y
                                     in zip(wrong.tolist(), preds[wrong].tolist(),
-                                           test_y[wrong].tolist(), strict=False)])
+                                           test_y[wrong].tolist(), strict=True)])
         else:
             st.markdown("No mistakes.")
 
-model_summary(run, info)
+model_summary(store, run, info)

@@ -162,7 +162,7 @@ else:
         key = st.segmented_control("Metric", offered, required=True, format_func=METRICS.get,
                                    key="runs_metric") or offered[0]
         datasets_sel = {r.dataset for r in selected}
-        fig = plots.overlay(list(zip(curve_labels(selected), histories)), key,
+        fig = plots.overlay(list(zip(curve_labels(selected), histories, strict=True)), key,
                             dataset=datasets_sel.pop() if len(datasets_sel) == 1 else "")
         if max((len(h) for h in histories), default=0) <= 20:
             fig.update_xaxes(dtick=1)  # whole epochs
@@ -223,6 +223,9 @@ with a3:
                            mime="application/octet-stream", on_click="ignore",
                            help="The trained weights and the model spec (torch.load with "
                                 "weights_only=True reads it).")
+        st.download_button("ONNX model (.onnx)", data=ui.onnx_file(store, run.id),
+                           file_name=f"{run.id}.onnx", mime="application/octet-stream",
+                           on_click="ignore", help=ui.ONNX_HELP)
     else:
         st.caption("No checkpoint: this run saved none (yet).")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Callable
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -272,6 +273,20 @@ def choose_run(key: str, empty_message: str) -> RunRecord:
         st.page_link("pages/train.py", label="Train a network", icon=":material/fitness_center:")
         st.stop()
     return pick_run(runs, key=key)
+
+
+ONNX_HELP = ("The trained model as ONNX: pixel / 255 in, class probabilities out. Open it in "
+             "Netron (https://netron.app) to see its layers, or run it with onnxruntime.")
+
+
+def onnx_file(store: OwnedStore, run_id: str) -> Callable[[], bytes]:
+    """The run's model as ONNX bytes, built only when its download button is clicked."""
+    def build() -> bytes:
+        from nnkit.export import onnx_bytes  # torch loads here, not when the page draws
+
+        return onnx_bytes(store, run_id)
+
+    return build
 
 
 def seed(values: dict) -> None:

@@ -88,6 +88,44 @@ def test_show_unknown_run(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_runs_export_onnx_writes_what_onnxruntime_reads(trained, tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from nnkit.runs import RunStore
+    from nnkit.training.runner import load_model
+
+    home, proc = trained
+    run_id = json.loads(proc.stdout.strip().splitlines()[-1])["run_id"]
+    out = tmp_path / "moons.onnx"
+    exported = nnkit(home, "runs", "export", run_id, "--onnx", "--out", str(out))
+    assert exported.returncode == EXIT_OK, exported.stderr
+    assert exported.stdout.strip() == str(out) and "https://netron.app" in exported.stderr
+    points = np.array([[0.0, 0.5], [1.0, -0.3], [-1.2, 0.8]], np.float32)  # (3, 2), as they are
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"pixels": points})[0]
+    model, _, _ = load_model(RunStore(home / "runs.sqlite"), run_id)
+    with torch.no_grad():
+        want = model(torch.from_numpy(points)).softmax(1).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_runs_export_of_a_bad_id_or_a_run_without_checkpoint_says_so(tmp_path):
+    from nnkit.config import RunConfig
+    from nnkit.runs import RunStore
+
+    run_id = RunStore(tmp_path / "runs.sqlite").create_run(RunConfig(dataset="moons"))
+    for target, message in (("nope", "error: no run 'nope' in "),
+                            (run_id, f"error: run {run_id} (queued) has no checkpoint to export")):
+        proc = nnkit(tmp_path, "runs", "export", target, "--onnx")
+        assert proc.returncode == EXIT_USAGE
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(message), proc.stderr
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert not list(tmp_path.glob("*.onnx")) and not list(ROOT.glob("*.onnx"))
+
+
 def test_fashion_mnist_offline_says_where_to_put_files(tmp_path):
     proc = nnkit(tmp_path, "train", "--dataset", "fashion-mnist", "--epochs", "1")
     assert proc.returncode == EXIT_ERROR

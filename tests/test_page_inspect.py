@@ -81,7 +81,7 @@ def test_confusion_heatmap_annotates_cells_and_puts_a_clickable_marker_on_each()
     assert right.text[1][1] == "40" and right.text[0][1] == ""  # diagonal only
     assert wrong.text[2][0] == "7" and wrong.text[0][2] == ""  # empty cells stay blank
     assert np.isnan(wrong.z[0][0]) and np.isclose(wrong.z[2][0], np.sqrt(7))
-    assert list(zip(cells.x, cells.y))[7] == (1, 2)  # x = predicted, y = true, row-major
+    assert list(zip(cells.x, cells.y, strict=True))[7] == (1, 2)  # x predicted, y true, by row
     assert cells.customdata[6][:3].tolist() == ["c", "a", "7"]
     assert fig.layout.shapes[0].x0 == -0.5 and fig.layout.shapes[0].y0 == 1.5
     pct = metrics.row_normalize(torch.as_tensor(cm)).numpy()
@@ -147,6 +147,8 @@ def test_a_toy_run_shows_its_results_without_pictures():
     assert not at.exception
     assert "Test accuracy" in texts(at) and _chart(at, "Confusion matrix")
     assert "points, not pictures" in texts(at) and not at.image
+    [onnx_button] = [d for d in at.download_button if d.label == "ONNX model (.onnx)"]
+    assert "https://netron.app" in onnx_button.help
     at = open_page("weights", {"run": run_id})
     assert not at.exception
     assert "just 2 weights" in texts(at)
@@ -162,6 +164,7 @@ def test_a_run_still_training_and_a_diverged_run_explain_themselves():
     assert not at.exception
     assert "still running" in texts(at)
     assert "545,810 parameters" in texts(at)  # the model summary still shows
+    assert not at.download_button  # no checkpoint yet: no ONNX model to offer
     at = open_page("inspect", {"run": diverged})
     assert "diverged" in texts(at) and "lower the learning rate" in texts(at)
     at = open_page("weights", {"run": training})

@@ -48,12 +48,12 @@ def test_two_runs_fill_the_table_and_selected_runs_overlay(two_runs):
     assert not at.exception
     table = at.dataframe[0].value
     assert sorted(table["name"]) == ["first", "second"]
-    assert dict(zip(table["name"], table["id"])) == two_runs
+    assert dict(zip(table["name"], table["id"], strict=True)) == two_runs
     assert list(table["status"]) == ["finished", "finished"]
     assert table["final test acc"].between(50, 100).all()  # percent
     labels = [d.label for d in at.download_button]
     assert "Metrics per epoch (.csv)" in labels and "Loss per step (.csv)" in labels
-    assert "Checkpoint (.pt)" in labels
+    assert "Checkpoint (.pt)" in labels and "ONNX model (.onnx)" in labels
 
     at.session_state[at.dataframe[0].key] = {"selection": {"rows": [0, 1], "columns": []}}
     at.run()
@@ -141,3 +141,16 @@ def test_unreadable_metrics_are_named_and_the_run_can_still_be_renamed(two_runs)
     at.text_input(key=f"name_{run_id}").set_value("renamed anyway")
     button(at, "Rename").click().run()
     assert RunStore().get(run_id).name == "renamed anyway"
+
+
+def test_a_finished_run_offers_its_onnx_model_for_netron(two_runs):
+    at = _pick(open_page("runs"), two_runs["first"])
+    assert not at.exception
+    [onnx_button] = [d for d in at.download_button if d.label == "ONNX model (.onnx)"]
+    assert "Netron (https://netron.app)" in onnx_button.help
+    store = RunStore()
+    store.checkpoint_path(two_runs["first"]).unlink()  # a run without one is offered none
+    at = open_page("runs")
+    at = _pick(at, two_runs["first"])
+    assert "ONNX model (.onnx)" not in [d.label for d in at.download_button]
+    assert "No checkpoint" in texts(at)

@@ -18,6 +18,7 @@ from nnkit.training.control import RunControl
 from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart, StepEnd
 from nnkit.training.loop import train
 from nnkit.training.results import TrainingFailed, TrainResult
+from nnkit.training.tensorboard_log import TensorBoardWriter
 
 
 class StoreWriter(Callback):
@@ -71,6 +72,13 @@ class StoreWriter(Callback):
             # the failure was likely the store's own (a full disk): the caller reports it
 
 
+def store_callbacks(store: RunStore, run_id: str, cfg: RunConfig, info: data.DatasetInfo,
+                    flush_seconds: float = 1.0) -> list[Callback]:
+    """What every stored run is heard by: the store writer and its TensorBoard events."""
+    return [StoreWriter(store, run_id, cfg, info, flush_seconds),
+            TensorBoardWriter(store.run_dir(run_id), cfg, info.input_shape)]
+
+
 def first_weight(state: dict) -> torch.Tensor | None:
     """The first layer's weight tensor in a state dict (conv1 or the first dense layer)."""
     for key, value in state.items():
@@ -87,9 +95,9 @@ def run_and_store(cfg: RunConfig, store: RunStore, *, run_id: str | None = None,
     if bundle is None:  # before creating the run: missing data must not leave a ghost run
         bundle = load_bundle_for(cfg)
     run_id = run_id or store.create_run(cfg, name=name)
-    writer = StoreWriter(store, run_id, cfg, bundle.info)
     try:
-        result = train(cfg, bundle, [writer, *callbacks], control, run_id)
+        result = train(cfg, bundle, [*store_callbacks(store, run_id, cfg, bundle.info),
+                                     *callbacks], control, run_id)
     except TrainingFailed as e:
         if isinstance(e.__cause__, StoreError):  # e.g. a full disk: say that, not its traceback
             raise e.__cause__ from None

@@ -24,7 +24,7 @@ from nnkit.training.control import RunControl
 from nnkit.training.events import Callback, Callbacks, RunEnd
 from nnkit.training.loop import train
 from nnkit.training.results import TrainingFailed, TrainResult
-from nnkit.training.runner import StoreWriter, load_bundle_for, save_result
+from nnkit.training.runner import load_bundle_for, save_result, store_callbacks
 
 PARAMS = {"weight_decay": "Weight decay", "lr": "Learning rate", "batch_size": "Batch size",
           "epochs": "Epochs", "train_subset": "Training images", "dropout": "Dropout",
@@ -227,7 +227,7 @@ def create(spec: SweepSpec, store: RunStore, owner: str = "") -> tuple[str, list
            for v, r, cfg in mem]
     settings = {"param": spec.param, "values": list(spec.values), "replicates": spec.replicates,
                 "base": json.loads(spec.base.to_json()),
-                "members": [[run_id, v, r] for run_id, (v, r, _) in zip(ids, mem)]}
+                "members": [[run_id, v, r] for run_id, (v, r, _) in zip(ids, mem, strict=True)]}
     job_id = store.create_job("sweep", name, settings, ids, owner=owner)
     return job_id, ids
 
@@ -245,7 +245,7 @@ def train_members(store: RunStore, run_ids: Sequence[str], control: RunControl |
     started"). Returns each run's result (None where it failed before training)."""
     control = control or RunControl()
     recs = [store.get(r) for r in run_ids]
-    present = [(r, rec) for r, rec in zip(run_ids, recs) if rec is not None]
+    present = [(r, rec) for r, rec in zip(run_ids, recs, strict=True) if rec is not None]
     ids, cfgs = [r for r, _ in present], [rec.config for _, rec in present]
     extra = {r: list(callbacks_for(r)) if callbacks_for else [] for r in ids}
     out: dict[str, TrainResult | None] = {}
@@ -268,8 +268,8 @@ def train_members(store: RunStore, run_ids: Sequence[str], control: RunControl |
         except Exception as e:  # noqa: BLE001 - this group fails; the others go on
             ended(group, RunEnd("failed", f"{type(e).__name__}: {e}", 0.0, None, None))
             continue
-        cbs = [[StoreWriter(store, r, c, b.info, flush_seconds=5.0), *extra[r]]
-               for r, c, b in zip(gids, gcfgs, bundles)]
+        cbs = [[*store_callbacks(store, r, c, b.info, flush_seconds=5.0), *extra[r]]
+               for r, c, b in zip(gids, gcfgs, bundles, strict=True)]
         trained: list[TrainResult | None] = [None] * len(group)
         try:
             if len(group) > 1:
@@ -278,7 +278,7 @@ def train_members(store: RunStore, run_ids: Sequence[str], control: RunControl |
                 trained = [train(gcfgs[0], bundles[0], cbs[0], control, gids[0])]
         except TrainingFailed:  # the callbacks recorded the failure; the others go on
             pass
-        for r, cfg, bundle, res in zip(gids, gcfgs, bundles, trained):
+        for r, cfg, bundle, res in zip(gids, gcfgs, bundles, trained, strict=True):
             if res is not None:
                 save_result(store, r, cfg, bundle.info, res)
             out[r] = res
