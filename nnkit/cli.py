@@ -223,8 +223,9 @@ def cmd_runs_show(args) -> int:
     if r is None:
         print(f"error: no run {args.run_id!r} in {store.path}", file=sys.stderr)
         return EXIT_ERROR
+    node = f"  node: {r.node}" if r.node else ""
     print(f"{r.id}  {r.name}\nstatus: {r.status}  {r.message}\ndevice: {r.device}  parameters: "
-          f"{r.num_params}\nconfig: {r.config.to_json()}")
+          f"{r.num_params}{node}\nconfig: {r.config.to_json()}")
     print(f"{'epoch':>5} {'loss':>8} {'train':>7} {'val':>7} {'test':>7} {'img/s':>8} {'s':>7}")
     for e in store.epochs(r.id):
         print(f"{e['epoch']:>5} {_fmt(e['train_loss']):>8} {_fmt(e['train_accuracy']):>7} "

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS runs (
     num_params INTEGER, epochs_done INTEGER NOT NULL DEFAULT 0, train_seconds REAL,
     images_per_second REAL, best_test_accuracy REAL, final_test_accuracy REAL,
     final_test_loss REAL, pid INTEGER, group_name TEXT NOT NULL DEFAULT '',
-    owner TEXT NOT NULL DEFAULT ''
+    owner TEXT NOT NULL DEFAULT '', node TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL, epoch INTEGER NOT NULL, train_loss REAL, train_accuracy REAL,
@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS steps (
 );
 """
 # Columns added after the first release: a store written before them gets them on opening.
-ADDED_COLUMNS = {"runs": {"owner": "TEXT NOT NULL DEFAULT ''"},
+ADDED_COLUMNS = {"runs": {"owner": "TEXT NOT NULL DEFAULT ''", "node": "TEXT NOT NULL DEFAULT ''"},
                  "jobs": {"owner": "TEXT NOT NULL DEFAULT ''"}}
 CHECKPOINT_FORMAT = "nnkit-checkpoint-1"
 EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
@@ -131,6 +131,7 @@ class RunRecord:
     pid: int | None
     group_name: str
     owner: str = ""  # the person who started it ('' when nnkit serves one person)
+    node: str = ""  # where it trained: "local HOST" or "ray HOST IP (NODE)"; '' before
 
 
 def _pid_alive(pid: int | None) -> bool:

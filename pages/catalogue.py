@@ -25,6 +25,7 @@ st.markdown(
     "train at once); when they finish, the card shows our figure beside the one the report "
     f"got. Each run opens live on the Train page. The queue: {POLICY}."
 )
+ui.where_jobs_train()
 mgr, store = ui.manager(), ui.store()
 
 
@@ -104,7 +105,7 @@ def results_table(exp: Experiment, runs: dict[str, RunRecord]) -> None:
         st.error(f"**{label}** failed: {rec.message}")
     linked = [(label, runs[label]) for label, _ in exp.runs if label in runs]
     cols = st.columns(max(1, len(linked)))
-    for col, (label, rec) in zip(cols, linked):
+    for col, (label, rec) in zip(cols, linked, strict=True):
         with col:
             link("pages/train.py", f"{label}: curves", f"{label}: run {rec.id}",
                  icon=":material/trending_up:", query_params={"run": rec.id})
@@ -132,7 +133,7 @@ def boundaries(exp: Experiment, runs: dict[str, RunRecord]) -> None:
     done = [(label, runs[label]) for label, _ in exp.runs
             if label in runs and runs[label].status in ("finished", "stopped")]
     cols = st.columns(max(1, len(done)))
-    for col, (label, rec) in zip(cols, done):
+    for col, (label, rec) in zip(cols, done, strict=True):
         cfg = rec.config
         try:
             model, _, _ = load_model(store, rec.id)

@@ -185,6 +185,7 @@ if st.button("Run", type="primary", disabled=bool(problem),
         training.append(mgr.job(job_id))
         st.session_state.exp_follow = training[-1].name  # show its results once it ends
 st.caption(f"In the training process, like every run: {POLICY}.")
+ui.where_jobs_train()
 
 
 def member_rows(job_id: str) -> tuple[str, list[dict]]:

@@ -33,6 +33,7 @@ st.page_link("pages/playground.py", label="Watch decision boundaries on 2-D toy 
              icon=":material/tune:")
 st.page_link("pages/runs.py", label="Compare and manage runs", icon=":material/list_alt:")
 st.caption(f"Runs and checkpoints live in {paths.home()}; datasets in {paths.data_dir()}.")
+ui.where_jobs_train(always=True)
 
 # Imported and checked before the placeholder is replaced: entering its container clears it,
 # and the page would show a blank there for the ~3 s the import takes.

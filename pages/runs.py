@@ -52,6 +52,7 @@ def table(runs: list[RunRecord], names: dict[str, str] | None) -> pd.DataFrame:
         "epochs": r.config.epochs, "weight decay": r.config.weight_decay,
         "train time": r.train_seconds,
         "images/s": round(r.images_per_second) if r.images_per_second else None,
+        "device": r.device or None, "node": r.node or None,  # where it trained
         "created": datetime.fromtimestamp(r.created),  # local time
         "id": r.id,
     } for r in runs])

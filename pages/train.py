@@ -268,6 +268,7 @@ def configure() -> None:
         st.query_params["run"] = run_id
         st.rerun()  # the form folds away: the new run's live view takes its place
     st.caption(f"Runs: {POLICY}.")
+    ui.where_jobs_train()
 
     with summary_col:  # after the Train button, and a plain table: a data grid cost ~0.7 s
         st.markdown("**Model summary**")

@@ -315,3 +315,18 @@ def owner_name(owner: str) -> str:
     if room is None:
         return ""
     return room.names().get(owner, "someone no longer in the class") if owner else "no one"
+
+
+def where_jobs_train(always: bool = False) -> None:
+    """Where the queue's jobs train, when a Ray cluster is set (NNKIT_RAY_ADDRESS): a warning
+    when it cannot be used (jobs then train in the local process), else a caption. Without
+    the setting nothing is shown unless `always` (Home)."""
+    from nnkit.jobs import executors  # no Ray import: a plain string
+
+    if not executors.address() and not always:
+        return
+    status = executors.cluster_status()
+    if status.trouble:
+        st.warning(status.text[:1].upper() + status.text[1:] + ".", icon=":material/cloud_off:")
+    else:
+        st.caption(status.text[:1].upper() + status.text[1:] + ".")

@@ -21,9 +21,9 @@ import time
 
 from nnkit.config import RunConfig, check
 from nnkit.jobs import slots as slotcount
+from nnkit.jobs.executors import make_executor
 from nnkit.jobs.fair import FairQueue
 from nnkit.jobs.live import LiveJob, LiveRun
-from nnkit.jobs.local import LocalExecutor
 from nnkit.jobs.protocol import SHUTDOWN_REASON, Job, decode_array
 from nnkit.runs import RunStore, StoreError
 from nnkit.training.control import RunControl
@@ -48,7 +48,7 @@ class RunManager:
     """The queue of jobs, trained `slots` at a time by executors it starts when needed."""
 
     def __init__(self, store: RunStore, idle_seconds: float | None = None,
-                 executor=LocalExecutor, slots: int | None = None) -> None:
+                 executor=make_executor, slots: int | None = None) -> None:
         self.store = store
         self.slots = slots or slotcount.default()
         self.idle_seconds = idle_seconds or _seconds(os.environ.get("NNKIT_WORKER_IDLE"),

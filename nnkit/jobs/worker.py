@@ -20,6 +20,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
@@ -179,6 +180,15 @@ def train_study(store, job: Job, control, emit: Emitter) -> tuple[str, str]:
     return "finished", f"{len(lengths)} lengths trained"
 
 
+def record_node(store, run_ids, node: str) -> None:
+    """Name the machine (or Ray node) that trains these runs in their records."""
+    from nnkit.runs import StoreError
+
+    for run_id in run_ids:
+        with contextlib.suppress(StoreError):
+            store.update(run_id, node=node)
+
+
 def run_job(store, job: Job, control, emit: Emitter, unsaved: dict[str, dict]) -> None:
     """Train one job; its last event is always 'job_end', once its ending is saved."""
     from nnkit import diskerrors
@@ -269,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     emit("ready", pid=os.getpid())
     while (job := todo.get()) is not None:
         save_endings(store, unsaved)
+        record_node(store, job.runs, f"local {socket.gethostname()}")
         try:
             run_job(store, job, controls[job.id], emit, unsaved)
         except Exception as e:  # noqa: BLE001 - never reached by design; the queue goes on
