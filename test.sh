@@ -11,4 +11,8 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 # Tests never use the network: downloads are switched off, the browser is told to stay local.
 export NNKIT_OFFLINE=1
-exec .venv/bin/python -m pytest "$@"
+# ruff first (zero findings is the bar), then every test, whatever ruff found.
+lint=0
+.venv/bin/python -m ruff check . || lint=$?
+.venv/bin/python -m pytest "$@" || exit $?
+exit "$lint"

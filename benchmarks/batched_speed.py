@@ -66,7 +66,7 @@ def main() -> None:
     acc_b = [r.end.test_accuracy for r in together]
     acc_s = [r.end.test_accuracy for r in alone]
     (mb, sb), (ms, ss) = summary(acc_b), summary(acc_s)
-    gap = max(abs(x - y) for x, y in zip(acc_b, acc_s))
+    gap = max(abs(x - y) for x, y in zip(acc_b, acc_s, strict=True))
     print(f"one after another: {one_by_one:7.1f} s   test accuracy {100 * ms:.2f} ± "
           f"{100 * ss:.2f} %")
     print(f"at once:           {at_once:7.1f} s   test accuracy {100 * mb:.2f} ± {100 * sb:.2f} %")

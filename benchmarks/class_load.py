@@ -118,7 +118,8 @@ async def main_async(a) -> None:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             t0 = time.perf_counter()
             tasks = [asyncio.create_task(student(browser, server.url, i, query, a.arrive,
-                                                 a.think, loads, errors, stop)) for i in range(a.students)]
+                                                 a.think, loads, errors, stop))
+                     for i in range(a.students)]
             db = home / "runs.sqlite"
             drained = None
             while time.perf_counter() - t0 < a.timeout:

@@ -52,7 +52,7 @@ def drawings(n: int, seed: int) -> list[tuple[int, float, tuple[int, int], int]]
     shifts = rng.integers(-MAX_SHIFT, MAX_SHIFT + 1, size=(n, 2))
     strokes = rng.choice(STROKES, size=n)
     return [(int(i), float(s), (int(r), int(c)), int(k))
-            for i, s, (r, c), k in zip(idx, scales, shifts, strokes)]
+            for i, s, (r, c), k in zip(idx, scales, shifts, strokes, strict=True)]
 
 
 def trained_run(store: RunStore, run_id: str | None) -> str:

@@ -31,7 +31,8 @@ def _optimizer(cfg: RunConfig) -> str:
         return (f"torch.optim.RMSprop(model.parameters(), lr={cfg.lr!r}, "
                 f"momentum={cfg.momentum!r}, weight_decay={cfg.weight_decay!r})")
     cls = "Adam" if cfg.optimizer == "adam" else "AdamW"
-    return f"torch.optim.{cls}(model.parameters(), lr={cfg.lr!r}, weight_decay={cfg.weight_decay!r})"
+    return (f"torch.optim.{cls}(model.parameters(), lr={cfg.lr!r}, "
+            f"weight_decay={cfg.weight_decay!r})")
 
 
 def _scheduler(cfg: RunConfig) -> str:
@@ -125,6 +126,6 @@ for epoch in range(1, EPOCHS + 1):
     with torch.no_grad():
         correct = sum((model(prepare(test_x[i : i + 1000])).argmax(1) == test_y[i : i + 1000])
                       .sum().item() for i in range(0, len(test_y), 1000))
-    print(f"epoch {{epoch}}: loss {{loss.item():.4f}}, test accuracy {{correct / len(test_y):.4f}}, "
-          f"{{time.perf_counter() - start:.1f}} s")
+    print(f"epoch {{epoch}}: loss {{loss.item():.4f}}, "
+          f"test accuracy {{correct / len(test_y):.4f}}, {{time.perf_counter() - start:.1f}} s")
 '''

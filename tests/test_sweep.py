@@ -113,10 +113,10 @@ def test_batched_training_equals_train_seed_by_seed(tiny_bundle, optimizer, sche
                               weight_decay=wd, seed=seed, **extra)
             for lr, wd, seed in ((1e-2, 1e-4, 0), (3e-3, 1e-2, 1), (1e-3, 0.0, 2))]
     together = batched.train_batched(cfgs, [bundle] * 3)
-    for cfg, mine in zip(cfgs, together):
+    for cfg, mine in zip(cfgs, together, strict=True):
         ref = train(cfg, bundle)
         assert mine.end.status == "finished" and len(mine.history) == 3
-        for a, b in zip(mine.history, ref.history):
+        for a, b in zip(mine.history, ref.history, strict=True):
             assert a.train_loss == pytest.approx(b.train_loss, abs=ATOL)
             assert a.test_loss == pytest.approx(b.test_loss, abs=ATOL)
             assert a.train_accuracy == pytest.approx(b.train_accuracy, abs=1e-9)

@@ -194,13 +194,13 @@ class _Flat:
 
     def share_grad(self) -> None:
         """Give each row its slice of data.grad (a view: nothing is copied)."""
-        for row, grad in zip(self.rows, self.data.grad.unbind(0)):
+        for row, grad in zip(self.rows, self.data.grad.unbind(0), strict=True):
             row.grad = grad
 
     def views(self) -> dict[str, torch.Tensor]:
         """{name: (K, *shape)}; split's backward gathers every gradient into data.grad."""
         parts = self.data.split(self.sizes, dim=1)
-        return {n: p.view(-1, *s) for n, p, s in zip(self.names, parts, self.shapes)}
+        return {n: p.view(-1, *s) for n, p, s in zip(self.names, parts, self.shapes, strict=True)}
 
 
 def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: torch.device,
@@ -223,7 +223,8 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
     bs, steps_per_epoch = batching(n, cfg.batch_size)  # as train()
 
     groups: dict[tuple[float, float], list[torch.Tensor]] = {}  # one per (lr, weight decay)
-    for row, c in zip(flat.rows, cfgs):  # members alike share a group: fewer optimizer calls
+    # members alike share a group: fewer optimizer calls
+    for row, c in zip(flat.rows, cfgs, strict=True):
         groups.setdefault((c.lr, c.weight_decay), []).append(row)
     opt = make_optimizer(cfg, [{"params": rows, "lr": lr, "weight_decay": wd}
                                for (lr, wd), rows in groups.items()], device)
@@ -263,7 +264,7 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
                 flat.share_grad()
                 group = stand_in.param_groups[0]
                 factor = group["lr"] / cfg.lr  # the schedule's share of the peak rate
-                for mine, (lr, _) in zip(opt.param_groups, groups):
+                for mine, (lr, _) in zip(opt.param_groups, groups, strict=True):
                     mine["lr"] = lr * factor
                     for key in ("momentum", "betas"):  # one-cycle cycles them too
                         if key in group:

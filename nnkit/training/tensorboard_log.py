@@ -62,7 +62,7 @@ class TensorBoardWriter(Callback):
                 raise
             from nnkit.runs import DiskError
 
-            raise DiskError(f"TensorBoard events: {message}") from e
+            raise DiskError(message) from e
 
     def _write(self, method: str, *args, **kwargs) -> None:
         """One SummaryWriter call (none before the run started, or without TensorBoard)."""

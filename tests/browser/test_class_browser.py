@@ -146,6 +146,7 @@ def test_a_class_signs_in_keeps_its_own_runs_and_the_teacher_rules(server, brows
         assert len(ranked) == 2 and ranked[0].startswith("1") and first in ranked[0], ranked
         screenshot(t, "class-leaderboard")
         t.get_by_role("link", name="Inspect").first.click()  # one click to the run
+        t.wait_for_url("**/inspect?*run=*")  # the link's own query, not the page's default
         wait_for_app(t)
         assert _run_id(t) in (run_b, run_a2, run_a)
     except Exception:

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.browser
 
 SEED_RUN = "RunConfig(train_subset=10000, epochs=1)"  # ~98 % on the test set, a few seconds
 BLANK = "Draw a digit on the black square"  # what the page says with nothing drawn
-SEED_SCRIPT = ("from nnkit.config import RunConfig; from nnkit.training.runner import run_and_store; "
+SEED_SCRIPT = ("from nnkit.config import RunConfig; "
+               "from nnkit.training.runner import run_and_store; "
                f"from nnkit.runs import RunStore; run_and_store({SEED_RUN}, RunStore())")
 
 
