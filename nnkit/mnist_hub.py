@@ -35,7 +35,7 @@ RAW_FILES = {
     "t10k-labels-idx1-ubyte": ("test", "labels"),
 }
 
-# What the converted files must hold (the official MNIST sets; ../shared/FACTS.md).
+# What the converted files must hold (the official MNIST sets).
 EXPECTED_COUNTS = {"train": 60000, "test": 10000}
 EXPECTED_HISTOGRAM = {
     "train": [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],

@@ -18,7 +18,6 @@ from nnkit.specs import (
     check_spec,
     conv_output_shape,
     layers,
-    numpy_param_count,
     preset,
     summary,
     with_overrides,
@@ -42,4 +41,4 @@ def num_params(model: nn.Module) -> int:
 
 __all__ = ["ACTIVATIONS", "POOLS", "PRESETS", "ConvBlock", "Layer", "LayerRow", "ModelSpec",
            "SpecError", "build_model", "check_spec", "conv_output_shape", "layers", "num_params",
-           "numpy_param_count", "preset", "summary", "with_overrides"]
+           "preset", "summary", "with_overrides"]

@@ -128,12 +128,6 @@ def conv_output_shape(spec: ModelSpec, input_shape: tuple[int, ...]) -> tuple[in
     return (spec.conv[-1].channels, h, w)
 
 
-def numpy_param_count(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> int:
-    """Parameter count of the NumPy engine's MLP for the spec."""
-    sizes = [math.prod(input_shape), *spec.hidden, num_classes]
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
-
-
 @dataclass(frozen=True)
 class Layer:
     """One layer of a spec's network, as the torch.nn class and arguments that build it."""

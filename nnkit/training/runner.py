@@ -30,7 +30,6 @@ class StoreWriter(Callback):
         self.flush_seconds = flush_seconds
         self._steps: list[tuple[int, int, float, float]] = []
         self._last_flush = time.monotonic()
-        self.epochs_done = 0
 
     def flush(self) -> None:
         """Write buffered step rows."""
@@ -60,7 +59,6 @@ class StoreWriter(Callback):
     def on_epoch_end(self, event: EpochEnd) -> None:
         self.flush()
         self.store.add_epoch(self.run_id, event)
-        self.epochs_done = event.epoch
 
     def on_run_end(self, event: RunEnd) -> None:
         try:
