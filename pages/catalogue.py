@@ -105,7 +105,7 @@ def results_table(exp: Experiment, runs: dict[str, RunRecord]) -> None:
         st.error(f"**{label}** failed: {rec.message}")
     linked = [(label, runs[label]) for label, _ in exp.runs if label in runs]
     cols = st.columns(max(1, len(linked)))
-    for col, (label, rec) in zip(cols, linked, strict=True):
+    for col, (label, rec) in zip(cols, linked, strict=False):  # one column when none
         with col:
             link("pages/train.py", f"{label}: curves", f"{label}: run {rec.id}",
                  icon=":material/trending_up:", query_params={"run": rec.id})
@@ -133,7 +133,7 @@ def boundaries(exp: Experiment, runs: dict[str, RunRecord]) -> None:
     done = [(label, runs[label]) for label, _ in exp.runs
             if label in runs and runs[label].status in ("finished", "stopped")]
     cols = st.columns(max(1, len(done)))
-    for col, (label, rec) in zip(cols, done, strict=True):
+    for col, (label, rec) in zip(cols, done, strict=False):  # one column when none
         cfg = rec.config
         try:
             model, _, _ = load_model(store, rec.id)

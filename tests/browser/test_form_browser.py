@@ -4,6 +4,7 @@ Streamlit rebuilds away), and what the page shows is what it would train."""
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -21,6 +22,16 @@ def _field(page, kind: str, label: str):
 def _query(page) -> dict[str, str]:
     """The page's query parameters: the settings the server holds (it writes them there)."""
     return {k: v[-1] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def _query_value(page, key: str, want: str, timeout: float = 15.0) -> str | None:
+    """The query's value for key once it reads `want`, or what it reads after `timeout`
+    seconds: a loaded machine may start the rerun after _settle's pause (a dropped edit never
+    shows up, so the comparison still fails)."""
+    deadline = time.monotonic() + timeout
+    while (got := _query(page).get(key)) != want and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    return got
 
 
 def _settle(page) -> None:
@@ -55,14 +66,15 @@ def test_every_edit_of_the_train_form_is_kept(server, page):
     for _ in range(4):
         epochs.get_by_test_id("stNumberInputStepUp").click()
         _settle(page)
-        seen.append((epochs.locator("input").input_value(), _query(page).get("epochs")))
+        value = epochs.locator("input").input_value()
+        seen.append((value, _query_value(page, "epochs", value)))
     assert seen == [(str(n), str(n)) for n in (2, 3, 4, 5)], seen
 
     typed = []  # three learning rates typed in a row (0.05, 0.05, 0.03 were kept)
     for lr in ("0.05", "0.02", "0.03"):
         _type_number(page, "Learning rate", lr)
         typed.append((_field(page, "stNumberInput", "Learning rate").locator("input")
-                      .input_value(), _query(page).get("lr")))
+                      .input_value(), _query_value(page, "lr", lr)))
     assert typed == [(lr, lr) for lr in ("0.05", "0.02", "0.03")], typed
 
     chosen = []
