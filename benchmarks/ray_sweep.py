@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY = Path(sys.executable).with_name("ray")
+sys.path.insert(0, str(ROOT))
 
 DRIVER = """
 import json, sys, time
