@@ -9,8 +9,16 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from nnkit import data, models, paths
-from nnkit.config import DEVICES, OPTIMIZERS, SCHEDULES, ConfigError, RunConfig, validate
+from nnkit import datainfo, paths, specs
+from nnkit.config import (
+    DEVICES,
+    OPTIMIZERS,
+    SCHEDULES,
+    SWEEP_PARAMS,
+    ConfigError,
+    RunConfig,
+    validate,
+)
 from nnkit.runs import RunStore, StoreError
 from nnkit.training.events import Callback, EpochEnd, RunEnd, RunStart
 
@@ -40,18 +48,10 @@ class ProgressPrinter(Callback):
         print(f"{e.status}: {e.message}", file=sys.stderr)
 
 
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     """One --option per RunConfig field, typed from its default."""
     choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "device": DEVICES,
-               "dataset": tuple(data.names()), "model": (*models.PRESETS, "custom")}
+               "dataset": tuple(datainfo.names()), "model": (*specs.PRESETS, "custom")}
     for f in fields(RunConfig):
         if f.name == "spec":
             continue
@@ -60,9 +60,13 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
         kw = {"dest": f.name, "default": None, "help": f"default {f.default}"}
         if f.name in choices:
             kw["choices"] = choices[f.name]
-        p.add_argument(flag, type=_bool if kind is bool else kind, **kw)
+        if kind is bool:  # --nesterov / --no-nesterov
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            kw["type"] = kind
+        p.add_argument(flag, **kw)
     p.add_argument("--hidden", help="dense hidden widths for a custom MLP, e.g. 500,300")
-    p.add_argument("--activation", choices=tuple(models.ACTIVATIONS), help="custom MLP activation")
+    p.add_argument("--activation", choices=tuple(specs.ACTIVATIONS), help="custom MLP activation")
     p.add_argument("--dropout", type=float, help="custom MLP dropout")
 
 
@@ -72,7 +76,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
               if f.name != "spec" and getattr(args, f.name, None) is not None}
     cfg = RunConfig(**values)
     if args.hidden is not None or args.activation or args.dropout is not None:
-        base = cfg.model_spec() if cfg.model not in ("custom",) else models.ModelSpec()
+        base = cfg.model_spec() if cfg.model not in ("custom",) else specs.ModelSpec()
         if base.kind != "mlp" and args.hidden is not None:
             raise ConfigError("hidden", "only an MLP preset takes --hidden")
         changes = {}
@@ -86,7 +90,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             changes["activation"] = args.activation
         if args.dropout is not None:
             changes["dropout"] = args.dropout
-        cfg = cfg.with_changes(model="custom", spec=models.with_overrides(base, **changes))
+        cfg = cfg.with_changes(model="custom", spec=specs.with_overrides(base, **changes))
     return cfg
 
 
@@ -120,6 +124,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_data_prepare(args) -> int:
+    from nnkit import data
+
     names = [args.dataset] if args.dataset != "all" else ["mnist"]
     for name in names:
         damaged = data.check(name)  # every file, with MNIST's official counts and labels
@@ -154,8 +160,8 @@ def cmd_data_add(args) -> int:
 
 
 def cmd_data_list(args) -> int:
-    for name in data.names():
-        ds = data.info(name)
+    for name in datainfo.names():
+        ds = datainfo.info(name)
         shape = " x ".join(map(str, ds.input_shape))
         print(f"{name:<16} {ds.source:<8} {shape:<10} {ds.num_classes:>3} classes  {ds.title}")
     return EXIT_OK
@@ -188,6 +194,8 @@ def cmd_data_delete(args) -> int:
 
 
 def cmd_models(args) -> int:
+    from nnkit import models
+
     print(f"{'preset':<14} {'params':>9}  description")
     for name, (spec, about) in models.PRESETS.items():
         shape = (3, 32, 32) if name == "vgg-small" else (1, 28, 28)
@@ -256,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("data", help="prepare datasets").add_subparsers(dest="action", required=True)
     dp = d.add_parser("prepare", help="fetch and verify a dataset's files")
-    dp.add_argument("--dataset", default="mnist", choices=(*data.DATASETS, "all"))
+    dp.add_argument("--dataset", default="mnist", choices=(*datainfo.DATASETS, "all"))
     dp.set_defaults(func=cmd_data_prepare)
     da = d.add_parser("add", help="add your own images: an ImageFolder (one folder per class) "
                       "as a folder or a zip")
@@ -299,13 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_sweep_parser(sub) -> None:
-    from nnkit.training.sweep import PARAMS
-
     p = sub.add_parser("sweep", help="train one setting at several values, replicated",
                        description="Every member is stored as a run; the table gives the final "
                        "test accuracy per value (mean, sample std, n).")
     _add_config_options(p)
-    p.add_argument("--param", required=True, choices=tuple(PARAMS), help="the setting to vary")
+    p.add_argument("--param", required=True, choices=tuple(SWEEP_PARAMS),
+                   help="the setting to vary")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--values", help="comma-separated values, e.g. 1e-6,1e-5,1e-4,1e-3")
     how.add_argument("--range", dest="value_range", metavar="KIND:START:STOP:COUNT",
@@ -363,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail again
         return EXIT_ERROR
-    except (ConfigError, data.DataError, models.SpecError, StoreError) as e:
+    except (ConfigError, datainfo.DataError, specs.SpecError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -15,6 +15,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # spare; every preset here has under 2 M, and 99 % on MNIST needs ~20 k. Refused before
 # training, with the size, rather than an allocation error (or a swapping machine) later.
 MAX_PARAMS = 100_000_000
+# What a sweep may vary (nnkit.training.sweep), with the names the pages show.
+SWEEP_PARAMS = {"weight_decay": "Weight decay", "lr": "Learning rate", "batch_size": "Batch size",
+                "epochs": "Epochs", "train_subset": "Training images", "dropout": "Dropout",
+                "hidden": "Hidden width"}
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,13 @@ def _open(name: str, root: Path, train: bool, download: bool = False):
 
 _FOLDERS = {"mnist": "MNIST/raw", "fashion-mnist": "FashionMNIST/raw",
             "cifar10": "cifar-10-batches-py"}
+# CIFAR-10's python-version files, as cifar-10-python.tar.gz unpacks them into its folder.
+CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
+
+
+def files_folder(name: str, root: Path | None = None) -> Path:
+    """Where a built-in dataset's files are (torchvision's layout under the data folder)."""
+    return Path(root or paths.data_dir()) / _FOLDERS[name]
 
 
 def check(name: str, root: Path | None = None, official: bool = True) -> dict[str, str]:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torchvision.models.feature_extraction import create_feature_extractor
 
 from nnkit.templates import symmetric_limit, template_grid, templates_from_weight  # noqa: F401
 
@@ -120,6 +121,8 @@ def feature_maps(model: nn.Module, image: Tensor) -> list[tuple[str, Tensor]]:
 
     Each map is shown after the BatchNorm/activation modules that directly follow its conv in
     an nn.Sequential (what the next layer sees); maps are float CPU tensors (channels, h, w).
+    torchvision's feature extractor (an FX trace of the model) returns those nodes' outputs:
+    no forward hooks, and an inplace ReLU later on cannot change what it returned.
     """
     if image.ndim != 3 or not image.dtype.is_floating_point:
         raise ValueError(f"image must be one float (C, H, W) tensor, got {image.dtype} "
@@ -128,28 +131,18 @@ def feature_maps(model: nn.Module, image: Tensor) -> list[tuple[str, Tensor]]:
     if not convs:
         return []
     followers = _conv_followers(model)
-    captured: list[tuple[nn.Conv2d, Tensor]] = []
-
-    def keep(m: nn.Module, _inputs: tuple, out: Tensor) -> None:
-        captured.append((m, out.detach().clone()))  # clone: an inplace ReLU may follow
-
-    hooks = [c.register_forward_hook(keep) for c in convs]
+    name_of = {m: name for name, m in model.named_modules()}
+    nodes = {name_of[(followers.get(c) or [c])[-1]]: f"conv{i + 1}" for i, c in enumerate(convs)}
     was_training = model.training
     model.eval()
     try:
+        extractor = create_feature_extractor(model, return_nodes=nodes)
         with torch.no_grad():
-            model(image.unsqueeze(0).to(_model_device(model)))  # (1, C, H, W)
-            maps = []
-            for conv, out in captured:
-                for f in followers.get(conv, []):
-                    out = f(out)  # eval mode: BatchNorm uses its running statistics
-                maps.append((conv, out[0].float().cpu()))  # (channels, h, w)
+            out = extractor(image.unsqueeze(0).to(_model_device(model)))  # (1, C, H, W)
     finally:
-        for hk in hooks:
-            hk.remove()
         model.train(was_training)
-    number = {c: i + 1 for i, c in enumerate(convs)}
-    return [(f"conv{number[c]} ({'x'.join(str(s) for s in m.shape)})", m) for c, m in maps]
+    maps = [(label, out[label][0].float().cpu()) for label in nodes.values()]  # (channels, h, w)
+    return [(f"{label} ({'x'.join(str(s) for s in m.shape)})", m) for label, m in maps]
 
 
 def truncated_at(model: nn.Module, layer: nn.Module) -> nn.Module:

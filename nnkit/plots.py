@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import plotly.express as px
 import plotly.graph_objects as go
 
 # Reference results shown as horizontal lines (LeCun's MNIST table).
@@ -85,13 +86,16 @@ def epoch_curves(history: Sequence[dict], metric: str = "accuracy", dataset: str
 
 def overlay(runs: Sequence[tuple[str, Sequence[dict]]], key: str = "test_accuracy",
             dataset: str = "") -> go.Figure:
-    """One curve per run of the given per-epoch metric."""
-    fig = go.Figure()
+    """One curve per run of the given per-epoch metric (runs of the same name numbered)."""
+    seen: dict[str, int] = {}
+    rows = []
     for name, history in runs:
-        pts = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
-        if pts:
-            ex, ey = zip(*pts, strict=True)
-            fig.add_scatter(x=ex, y=ey, mode="lines+markers", name=name)
+        seen[name] = seen.get(name, 0) + 1
+        label = name if seen[name] == 1 else f"{name} ({seen[name]})"
+        rows += [(label, h["epoch"], h[key]) for h in history if h.get(key) is not None]
+    points = pd.DataFrame(rows, columns=["run", "epoch", key])
+    fig = px.line(points, x="epoch", y=key, color="run", markers=True) if rows else go.Figure()
+    fig.update_layout(legend_title_text="")
     if key.endswith("accuracy"):
         _references(fig, dataset)
         fig.update_yaxes(tickformat=".1%")
@@ -212,8 +216,9 @@ def confusion_heatmap(counts: np.ndarray, classes: Sequence[str],
 def class_counts(counts: Sequence[int], classes: Sequence[str],
                  title: str = "Images per class", height: int = 300) -> go.Figure:
     """How many items each class has, as bars."""
-    fig = go.Figure(go.Bar(x=[str(c) for c in classes], y=list(counts), marker_color="#2563eb",
-                           text=[f"{int(c):,}" for c in counts], textposition="outside"))
+    fig = px.bar(x=[str(c) for c in classes], y=list(counts), text=[f"{int(c):,}" for c in counts],
+                 color_discrete_sequence=["#2563eb"])
+    fig.update_traces(textposition="outside")
     fig.update_xaxes(type="category")
     return _layout(fig, title, "class", "count", height)
 
@@ -221,45 +226,44 @@ def class_counts(counts: Sequence[int], classes: Sequence[str],
 def value_histogram(values: np.ndarray, counts: np.ndarray, title: str, x_title: str = "value",
                     height: int = 260, color: str = "#2563eb") -> go.Figure:
     """A histogram given as bin positions and their counts (one bar per value)."""
-    fig = go.Figure(go.Bar(x=np.asarray(values), y=np.asarray(counts), marker_color=color,
-                           marker_line_width=0))
+    fig = px.bar(x=np.asarray(values), y=np.asarray(counts), log_y=True,
+                 color_discrete_sequence=[color])
+    fig.update_traces(marker_line_width=0)
     fig.update_layout(bargap=0)
-    fig.update_yaxes(type="log")
     return _layout(fig, title, x_title, "pixels (log)", height)
 
 
 def image_values(img: np.ndarray, title: str, height: int = 260) -> go.Figure:
     """One 2-D image as a grey heatmap whose colour bar shows its value range."""
-    fig = go.Figure(go.Heatmap(z=np.asarray(img)[::-1], colorscale="gray",
-                               colorbar=dict(thickness=10),
-                               hovertemplate="%{z:.3f}<extra></extra>"))
+    fig = px.imshow(np.asarray(img), color_continuous_scale="gray")
+    fig.update_traces(hovertemplate="%{z:.3f}<extra></extra>")
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_yaxes(visible=False)
     fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=30, b=0),
-                      template="plotly_white")
+                      template="plotly_white", coloraxis_colorbar=dict(thickness=10, title=""))
     return fig
 
 
 def toy_points(x: np.ndarray, y: np.ndarray, classes: Sequence[str], title: str = "",
                height: int = 420) -> go.Figure:
     """2-D points coloured by class."""
-    fig = go.Figure()
-    for c, name in enumerate(classes):
-        pts = x[y == c]
-        fig.add_scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=f"class {name}",
-                        marker=dict(size=5, opacity=0.8))
+    names = np.array([f"class {c}" for c in classes])[np.asarray(y)]
+    fig = px.scatter(x=x[:, 0], y=x[:, 1], color=names,
+                     category_orders={"color": [f"class {c}" for c in classes]})
+    fig.update_traces(marker=dict(size=5, opacity=0.8))
+    fig.update_layout(legend_title_text="")
     fig.update_yaxes(scaleanchor="x")
     return _layout(fig, title, "x₁", "x₂", height)
 
 
 def activation_grid(grid: np.ndarray, title: str = "", height: int = 320) -> go.Figure:
     """Tiled feature maps on a sequential scale (NaN padding stays blank)."""
-    fig = go.Figure(go.Heatmap(z=grid[::-1], colorscale="Viridis", showscale=False,
-                               hoverinfo="skip"))
+    fig = px.imshow(grid, color_continuous_scale="Viridis")
+    fig.update_traces(hoverinfo="skip", hovertemplate=None)
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_yaxes(visible=False)
     fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
-                      template="plotly_white")
+                      template="plotly_white", coloraxis_showscale=False)
     return fig
 
 

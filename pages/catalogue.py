@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from nnkit import catalogue, cifar_files, data, paths, playground, plots, toy
+from nnkit import catalogue, data, paths, playground, plots, toy
 from nnkit.catalogue import Experiment
 from nnkit.config import RunConfig
 from nnkit.jobs.manager import POLICY
@@ -250,15 +250,15 @@ def live_palindrome(exp: Experiment) -> None:
 def cifar_hint() -> None:
     """Where CIFAR-10's files go when they cannot be downloaded."""
     root = paths.data_dir()
-    missing = cifar_files.missing_files(root)
-    if not missing:
-        st.caption(f"CIFAR-10 files found in {root / cifar_files.FOLDER}.")
+    folder = data.files_folder("cifar10", root)
+    if all((folder / name).is_file() for name in data.CIFAR_FILES):  # names only: no MD5 read
+        st.caption(f"CIFAR-10 files found in {folder}.")
         return
     st.info(
         f"CIFAR-10 is not in the data folder yet. With internet the run downloads it "
         f"(163 MB). Offline: take **cifar-10-python.tar.gz** (the *python version*) from "
         f"{CIFAR_URL} and unpack it into `{root}`, so that "
-        f"`{root / cifar_files.FOLDER}` holds data_batch_1 … data_batch_5, test_batch and "
+        f"`{folder}` holds data_batch_1 … data_batch_5, test_batch and "
         f"batches.meta (torchvision checks their MD5 sums)."
     )
 

@@ -7,7 +7,7 @@ import html
 import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image
+from PIL import Image, ImageOps
 from streamlit_drawable_canvas import st_canvas
 
 from nnkit import data, ood, predict
@@ -69,18 +69,9 @@ def thumb(img: np.ndarray, side: int = THUMB) -> np.ndarray:
     a = np.asarray(img)
     if a.dtype != np.uint8:
         a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
-    h, w = a.shape[:2]
-    f = side / max(h, w)
-    resample = Image.Resampling.NEAREST if f >= 1 else Image.Resampling.BOX
-    small = np.asarray(Image.fromarray(a).resize((max(1, round(w * f)), max(1, round(h * f))),
-                                                 resample))
-    if small.ndim == 2:
-        small = np.repeat(small[..., None], 3, axis=2)  # (h, w, 3)
-    tile = np.empty((side, side, 3), np.uint8)
-    tile[...] = MARGIN
-    top, left = (side - small.shape[0]) // 2, (side - small.shape[1]) // 2
-    tile[top:top + small.shape[0], left:left + small.shape[1]] = small
-    return tile
+    resample = Image.Resampling.NEAREST if side >= max(a.shape[:2]) else Image.Resampling.BOX
+    return np.asarray(ImageOps.pad(Image.fromarray(a).convert("RGB"), (side, side),
+                                   method=resample, color=MARGIN))
 
 
 def big_label(label: str, sure: bool) -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from nnkit import data, models, plots
-from nnkit.config import OPTIMIZERS, SCHEDULES, ConfigError, RunConfig
+from nnkit.config import OPTIMIZERS, SCHEDULES, SWEEP_PARAMS, ConfigError, RunConfig
 from nnkit.jobs.manager import POLICY
 from nnkit.runs import RunRecord
 from nnkit.training import sweep
@@ -58,7 +58,7 @@ def results(result: sweep.SweepResult, dataset: str, key: str, ended: bool = Fal
                 "No member has finished yet: results appear as members finish.")
         return
     best = sweep.best_value(agg)
-    fig = plots.sweep_errorbars(agg, sweep.PARAMS.get(result.param, result.param),
+    fig = plots.sweep_errorbars(agg, SWEEP_PARAMS.get(result.param, result.param),
                                 sweep.log_axis(result.param, [a["value"] for a in agg]),
                                 dataset, best)
     st.plotly_chart(fig, key=f"{key}_chart")
@@ -138,8 +138,8 @@ base = base0.with_changes(optimizer=optimizer, schedule=schedule, lr=lr, weight_
                           batch_size=bs, epochs=epochs)
 
 v = st.columns([2, 2, 3, 1])
-param = v[0].selectbox("Vary", list(sweep.PARAMS), key="exp_param",
-                       format_func=sweep.PARAMS.get,
+param = v[0].selectbox("Vary", list(SWEEP_PARAMS), key="exp_param",
+                       format_func=SWEEP_PARAMS.get,
                        on_change=lambda: set_values_for(st.session_state.exp_param))
 kind = v[1].radio("Values", list(KINDS), key="exp_kind", format_func=KINDS.get,
                   horizontal=True)

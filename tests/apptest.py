@@ -28,6 +28,16 @@ def open_page(page: str, query: dict[str, str] | None = None, timeout: float = 6
     return at.run()
 
 
+def fresh_server() -> None:
+    """Forget what a server holds for everyone (its run store, job queue and class), as a new
+    server would. The pages' caches of what a run computed (its model, its familiarity index:
+    seconds of CPU each) stay, keyed by run id and checkpoint time as in the app."""
+    from pages import ui
+
+    for resource in (ui._store, ui._manager, ui._classroom):
+        resource.clear()
+
+
 def button(at: AppTest, label: str):
     """The first button with this label."""
     for b in at.button:

@@ -16,16 +16,15 @@ import numpy as np
 import pytest
 import torch
 import torchvision.datasets.cifar as tv_cifar
+from cifar_fixture import FOLDER, write_cifar10_files
 from torchvision.datasets.utils import check_integrity
 
-from nnkit import cifar_files, data, inspect, paths
+from nnkit import data, inspect, paths
 from nnkit.config import RunConfig
 from nnkit.runs import RunStore
 from nnkit.training.runner import run_and_store
 
 N_TRAIN, N_TEST = 24, 8  # images; the training ones spread over 5 batches
-FILES = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
-         "test_batch", "batches.meta"]
 
 
 def _images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +37,7 @@ def _images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def cifar_root(tmp_path):
     x, y = _images(N_TRAIN, 0)
     tx, ty = _images(N_TEST, 1)
-    cifar_files.write_cifar10_files(tmp_path, x, y, tx, ty)
+    write_cifar10_files(tmp_path, x, y, tx, ty)
     return tmp_path, (x, y, tx, ty)
 
 
@@ -49,22 +48,17 @@ def no_md5(monkeypatch):
                         lambda fpath, md5=None: check_integrity(fpath, None))
 
 
-def test_files_are_python2_pickles_like_the_originals(cifar_root):
+def test_files_are_laid_out_as_torchvision_reads_them(cifar_root):
     root, (x, y, _, _) = cifar_root
-    folder = root / cifar_files.FOLDER
-    assert sorted(os.listdir(folder)) == sorted(FILES)
-    assert cifar_files.missing_files(root) == []
-    raw = (folder / "data_batch_1").read_bytes()
-    as_torchvision = pickle.loads(raw, encoding="latin1")  # how torchvision opens them
-    as_cifar_page = pickle.loads(raw, encoding="bytes")  # the CIFAR page's recipe
-    n = len(as_torchvision["labels"])
-    assert as_torchvision["data"].shape == (n, 3072) and as_torchvision["data"].dtype == np.uint8
-    assert set(as_cifar_page) == {b"batch_label", b"labels", b"data", b"filenames"}
-    np.testing.assert_array_equal(as_cifar_page[b"data"], as_torchvision["data"])
+    folder = root / FOLDER
+    assert sorted(os.listdir(folder)) == sorted(data.CIFAR_FILES)  # what the Catalogue looks for
+    batch = pickle.loads((folder / "data_batch_1").read_bytes(), encoding="latin1")
+    n = len(batch["labels"])
+    assert batch["data"].shape == (n, 3072) and batch["data"].dtype == np.uint8
     # each row: the red plane, then green, then blue, each 32x32 row-major
-    np.testing.assert_array_equal(as_torchvision["data"][0, :1024].reshape(32, 32), x[0, :, :, 0])
-    np.testing.assert_array_equal(as_torchvision["data"][0, 2048:].reshape(32, 32), x[0, :, :, 2])
-    assert as_torchvision["labels"] == [int(v) for v in y[:n]]
+    np.testing.assert_array_equal(batch["data"][0, :1024].reshape(32, 32), x[0, :, :, 0])
+    np.testing.assert_array_equal(batch["data"][0, 2048:].reshape(32, 32), x[0, :, :, 2])
+    assert batch["labels"] == [int(v) for v in y[:n]]
     meta = pickle.loads((folder / "batches.meta").read_bytes(), encoding="latin1")
     assert meta["label_names"] == list(data.CIFAR)
 
@@ -91,7 +85,7 @@ def test_load_split_reads_them_exactly(cifar_root, no_md5):
 def test_vgg_small_trains_a_step_on_them_and_gives_colour_templates(tmp_path, no_md5):
     x, y = _images(N_TRAIN, 0)
     tx, ty = _images(N_TEST, 1)
-    cifar_files.write_cifar10_files(paths.data_dir(), x, y, tx, ty)  # the test's data folder
+    write_cifar10_files(paths.data_dir(), x, y, tx, ty)  # the test's data folder
     cfg = RunConfig(dataset="cifar10", model="vgg-small", optimizer="adam", lr=1e-3,
                     batch_size=N_TRAIN, epochs=1, schedule="none", device="cpu")
     run_id, result = run_and_store(cfg, RunStore())
@@ -99,16 +93,3 @@ def test_vgg_small_trains_a_step_on_them_and_gives_colour_templates(tmp_path, no
     assert result.evaluation.confusion.sum() == N_TEST
     templates = inspect.weight_templates(result.model, (3, 32, 32))
     assert templates.shape == (32, 3, 3, 3)  # (N, kh, kw, 3)
-
-
-def test_writer_refuses_wrong_shapes_and_labels(tmp_path):
-    x, y = _images(6, 0)
-    with pytest.raises(ValueError, match=r"uint8 \(N, 32, 32, 3\)"):
-        cifar_files.write_cifar10_files(tmp_path, x.transpose(0, 3, 1, 2), y, x, y)
-    with pytest.raises(ValueError, match="6 images but 5 labels"):
-        cifar_files.write_cifar10_files(tmp_path, x, y[:5], x, y)
-    with pytest.raises(ValueError, match="labels must be in 0..9"):
-        cifar_files.write_cifar10_files(tmp_path, x, y + 10, x, y)
-    with pytest.raises(ValueError, match="at least 5 training images"):
-        cifar_files.write_cifar10_files(tmp_path, x[:4], y[:4], x, y)
-    assert cifar_files.missing_files(tmp_path) == FILES

@@ -47,7 +47,7 @@ def test_add_a_folder_and_a_zip_train_on_it_and_delete(tmp_path):
     assert datainfo.info("pets", home / "data").title == "Pets"
 
     proc = nnkit(home, "train", "--dataset", "pets", "--model", "mlp-64-64", "--epochs", "1",
-                 "--batch-size", "8", "--eval-each-epoch", "false")
+                 "--batch-size", "8", "--no-eval-each-epoch")
     assert proc.returncode == EXIT_OK, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["status"] == "finished" and result["test_accuracy"] is not None

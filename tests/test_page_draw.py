@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
-from apptest import ROOT, button, rerun_until, texts
+from apptest import ROOT, button, fresh_server, rerun_until, texts
 from streamlit.testing.v1 import AppTest
 
 from nnkit import data, paths, predict
@@ -42,8 +41,8 @@ def draw(monkeypatch, image: np.ndarray | None) -> None:
 
 
 def open_draw(timeout: float = 120) -> AppTest:
-    """pages/draw.py, run once with fresh process-wide resources."""
-    st.cache_resource.clear()
+    """pages/draw.py, run once on a fresh server (runs' models and indexes stay cached)."""
+    fresh_server()
     return AppTest.from_file(str(PAGE), default_timeout=timeout).run()
 
 
@@ -202,7 +201,7 @@ def test_a_link_with_a_run_classifies_with_that_run(seeded, test_images, monkeyp
     [first] = seeded.list()
     second = copy_run(seeded, first.id, "the linked run")
     draw(monkeypatch, render_on_canvas(images[0]))
-    st.cache_resource.clear()
+    fresh_server()
     at = AppTest.from_file(str(PAGE), default_timeout=120)
     at.query_params["run"] = second  # as the Train page's "Draw digits for it" links
     at.run()

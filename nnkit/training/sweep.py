@@ -2,9 +2,9 @@
 an ordinary stored run. Members that differ only in lr, weight decay or seed train at once
 (nnkit.training.batched); the others one after another.
 
-The varied settings (PARAMS): weight_decay, lr, batch_size, epochs, train_subset, dropout, and
-hidden: the width of the first hidden dense layer, later layers keeping their proportions
-(mlp-500-300 at hidden=250 is 250-150; a one-layer MLP simply gets that width).
+The varied settings (config.SWEEP_PARAMS): weight_decay, lr, batch_size, epochs, train_subset,
+dropout, and hidden: the width of the first hidden dense layer, later layers keeping their
+proportions (mlp-500-300 at hidden=250 is 250-150; a one-layer MLP simply gets that width).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from nnkit import data, models
-from nnkit.config import ConfigError, RunConfig, check
+from nnkit.config import SWEEP_PARAMS, ConfigError, RunConfig, check
 from nnkit.runs import RunStore
 from nnkit.training import batched, estimate
 from nnkit.training.control import RunControl
@@ -26,15 +26,14 @@ from nnkit.training.loop import train
 from nnkit.training.results import TrainingFailed, TrainResult
 from nnkit.training.runner import load_bundle_for, save_result, store_callbacks
 
-PARAMS = {"weight_decay": "Weight decay", "lr": "Learning rate", "batch_size": "Batch size",
-          "epochs": "Epochs", "train_subset": "Training images", "dropout": "Dropout",
-          "hidden": "Hidden width"}
 INTEGER = ("batch_size", "epochs", "train_subset", "hidden")
 LOG_SCALE = ("weight_decay", "lr", "batch_size", "train_subset")  # plotted on a log axis
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     base: RunConfig  # every member starts from this
-    param: str  # one of PARAMS
+    param: str  # one of SWEEP_PARAMS
     values: tuple = ()  # the values param takes
     replicates: int = 3  # trainings per value, seeds base.seed, base.seed + 1, ...
     name: str = ""  # the runs' group name in the store ('' -> made from param and time)
@@ -45,8 +44,8 @@ class SweepSpec:
 
 def apply(base: RunConfig, param: str, value) -> RunConfig:
     """base with param set to value (dropout and hidden make a custom model)."""
-    if param not in PARAMS:
-        raise ConfigError("param", f"must be one of {', '.join(PARAMS)} (got {param!r})")
+    if param not in SWEEP_PARAMS:
+        raise ConfigError("param", f"must be one of {', '.join(SWEEP_PARAMS)} (got {param!r})")
     if param in INTEGER and float(value) != int(value):
         raise ConfigError(param, f"must be a whole number (got {value!r})")
     value = int(value) if param in INTEGER else float(value)
@@ -123,18 +122,20 @@ def members(spec: SweepSpec) -> list[tuple[object, int, RunConfig]]:
 
 def aggregate(rows: Iterable[tuple[object, float | None]]) -> list[dict]:
     """(value, metric) pairs -> per value, in order: mean, std (ddof=1, the sample standard
-    deviation; 0 when n = 1), n and the values themselves. Missing metrics (None) are skipped."""
-    groups: dict = {}
-    for value, metric in rows:
-        if metric is not None:
-            groups.setdefault(value, []).append(float(metric))
-    out = []
-    for value in sorted(groups):
-        v = np.asarray(groups[value], dtype=np.float64)
-        out.append({"value": value, "mean": float(v.mean()),
-                    "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "n": len(v),
-                    "values": groups[value]})
-    return out
+    deviation; 0 when n = 1), n and the values themselves. Missing metrics (None) are skipped.
+
+    pandas' groupby does the grouping and the statistics (imported here: the training process
+    that imports this module never aggregates)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows), columns=["value", "metric"], dtype=object)
+    frame = frame[frame["metric"].notna()].astype({"metric": "float64"})
+    if frame.empty:
+        return []
+    stats = frame.groupby("value", sort=True)["metric"].agg(["mean", "std", "size", list])
+    return [{"value": value, "mean": float(row["mean"]),
+             "std": float(row["std"]) if row["size"] > 1 else 0.0, "n": int(row["size"]),
+             "values": row["list"]} for value, row in stats.iterrows()]
 
 
 def best_value(agg: Sequence[dict]):
@@ -361,7 +362,7 @@ def load_sweep(store: RunStore, group: str) -> SweepResult | None:
         param, order = jobs[0].spec["param"], listed
     else:
         old = sorted(runs.values(), key=lambda r: (r.created, r.id))
-        param = next((p for p in PARAMS if len({value_of(r.config, p) for r in old}) > 1),
+        param = next((p for p in SWEEP_PARAMS if len({value_of(r.config, p) for r in old}) > 1),
                      "seed")
         value = (lambda c: c.seed) if param == "seed" else (lambda c: value_of(c, param))
         first = {}
