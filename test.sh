@@ -14,5 +14,8 @@ export NNKIT_OFFLINE=1
 # ruff first (zero findings is the bar), then every test, whatever ruff found.
 lint=0
 .venv/bin/python -m ruff check . || lint=$?
-.venv/bin/python -m pytest "$@" || exit $?
+# One worker per core (NNKIT_TEST_WORKERS=0: all in this process), each taking a whole module at a
+# time (a module's server, browser and cluster are started once), in the order collected:
+# browser and slow modules first (tests/conftest.py), so no long one is left to run alone.
+.venv/bin/python -m pytest -n "${NNKIT_TEST_WORKERS:-auto}" --dist loadfile --no-loadscope-reorder "$@" || exit $?
 exit "$lint"

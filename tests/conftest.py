@@ -14,6 +14,13 @@ from nnkit.runs import RunStore
 REAL_DATA_DIR = paths.data_dir()
 
 
+def pytest_collection_modifyitems(items):
+    """Browser and slow modules first: with parallel workers (test.sh) each worker takes a
+    module at a time, and the long ones started last would leave the other worker idle."""
+    items.sort(key=lambda item: not (item.get_closest_marker("browser")
+                                     or item.get_closest_marker("slow")))
+
+
 @pytest.fixture(autouse=True)
 def nnkit_home(request, tmp_path, monkeypatch):
     """NNKIT_HOME in a tmp folder; offline with an empty data folder unless marked smoke."""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # training processes or a cluster: scheduled first
+
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120  # seconds; a hang fails the test instead of blocking the suite
 

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # training processes or a cluster: scheduled first
+
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 180  # seconds; a hang fails the test instead of blocking the suite
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2

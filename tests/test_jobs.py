@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 
 from nnkit.config import RunConfig
@@ -13,6 +14,8 @@ from nnkit.jobs.manager import POLICY, RunManager
 from nnkit.jobs.protocol import SHUTDOWN_REASON
 from nnkit.training import sweep
 from tests.test_manager import until
+
+pytestmark = pytest.mark.slow  # training processes or a cluster: scheduled first
 
 SHORT = RunConfig(dataset="moons", model="mlp-64-64", epochs=2, toy_size=400)
 LONG = SHORT.with_changes(epochs=1000, toy_size=20000, batch_size=16, schedule="none")

@@ -17,6 +17,8 @@ from nnkit.config import RunConfig
 from nnkit.jobs.manager import RunManager
 from nnkit.runs import DiskError, RunStore
 
+pytestmark = pytest.mark.slow  # training processes or a cluster: scheduled first
+
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = RunConfig(dataset="moons", model="mlp-64-64", epochs=3, toy_size=400)
 LONG = SHORT.with_changes(epochs=1000, toy_size=20000, batch_size=16, schedule="none")

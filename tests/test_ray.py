@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +27,8 @@ from nnkit.jobs import executors, rayexec  # noqa: E402
 from nnkit.jobs.manager import RunManager  # noqa: E402
 from nnkit.runs import RunStore  # noqa: E402
 from nnkit.training import sweep  # noqa: E402
+
+pytestmark = pytest.mark.slow  # training processes or a cluster: scheduled first
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY = Path(sys.executable).with_name("ray")
@@ -61,11 +64,11 @@ def cluster():
         time.sleep(0.5)
     yield address
     rayexec.disconnect()
-    os.killpg(head.pid, signal.SIGTERM)  # --block: the head's processes end with it
-    try:
-        head.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(head.pid, signal.SIGKILL)
+    # The whole cluster at once: its processes share the session `ray start` began (a SIGTERM
+    # has Ray shut down in order, ~30 s of the suite). The temp folder goes with it.
+    os.killpg(head.pid, signal.SIGKILL)
+    head.wait(60)
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture

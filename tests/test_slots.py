@@ -12,6 +12,8 @@ from nnkit.jobs import slots
 from nnkit.jobs.fair import FairQueue
 from nnkit.jobs.manager import RunManager
 
+pytestmark = pytest.mark.slow  # training processes or a cluster: scheduled first
+
 
 def test_the_slot_count_comes_from_the_setting_or_the_gpus_free_memory(monkeypatch, capsys):
     assert [slots.parse(t) for t in ("4", " 1 ", "0", "33", "two", None)] == [
