@@ -22,6 +22,9 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt "
                           "(CI installs it)")
 
+import streamlit as st  # noqa: E402
+from apptest import button, open_page, rerun_until, texts  # noqa: E402
+
 from nnkit.config import RunConfig  # noqa: E402  (after the skip: this module needs Ray)
 from nnkit.jobs import executors, rayexec  # noqa: E402
 from nnkit.jobs.manager import RunManager  # noqa: E402
@@ -124,16 +127,30 @@ def test_a_run_and_a_sweep_train_as_ray_tasks_and_land_in_the_store(on_ray):
     assert store.get_job(job_id).status == "finished"
 
 
-def test_stop_reaches_the_ray_task_and_keeps_what_it_learned(on_ray):
-    store, mgr = on_ray
-    run_id = mgr.submit(LONG)
-    wait_until_training(mgr, run_id)
-    mgr.stop(run_id)  # what the Train and Runs pages' Stop calls (through the owner check)
-    assert mgr.wait(run_id, 120)
-    rec = store.get(run_id)
+def test_stop_on_the_train_page_stops_the_ray_task_and_keeps_what_it_learned(cluster,
+                                                                            monkeypatch):
+    """The real Train page (AppTest) on a server pointed at the cluster: Train, then Stop."""
+    monkeypatch.setenv(executors.ADDRESS_VAR, cluster)
+    at = open_page("train", {"dataset": "moons", "model": "mlp-64-64", "epochs": "500",
+                             "toy_size": "4000", "batch_size": "32", "schedule": "none"})
+    assert not at.exception
+    button(at, "Train").click().run()
+    [run] = RunStore().list()
+    at = rerun_until(at, lambda a: RunStore().get(run.id).status == "running"
+                     and len(RunStore().steps(run.id)) > 0, timeout=120)
+    assert RunStore().get(run.id).node.startswith("ray "), RunStore().get(run.id).node
+    assert task_pids(run.id), "no Ray worker titled with the run's task"
+    button(at, "Stop").click().run()
+    at = rerun_until(at, lambda a: "stopped" in texts(a), timeout=120)
+    rec = RunStore().get(run.id)
     assert rec.status == "stopped", rec.message
-    assert store.checkpoint_path(run_id).exists()  # what it learned is kept
-    assert rec.epochs_done < LONG.epochs
+    assert RunStore().checkpoint_path(run.id).exists()  # what it learned is kept
+    assert rec.epochs_done < 500
+    deadline = time.monotonic() + 30
+    while task_pids(run.id):  # the Ray worker is no longer on that task
+        assert time.monotonic() < deadline, "the Ray task still runs after Stop"
+        time.sleep(0.3)
+    st.cache_resource.clear()  # the server's end: its queue shuts down
 
 
 def test_a_killed_ray_worker_fails_its_run_and_the_queue_goes_on(on_ray):
