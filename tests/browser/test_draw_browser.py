@@ -87,6 +87,16 @@ def prediction(page, digit: int) -> None:
     wait_for_app(page)
 
 
+def draw_a_one(page, url: str) -> None:
+    """Open Draw, stroke a slanted 1 down the canvas, and wait until it is read as a 1."""
+    page.goto(f"{url}/draw")
+    wait_for_app(page)
+    box = canvas_box(page)
+    cx, top, h = box["x"] + box["width"] / 2, box["y"], box["height"]
+    stroke(page, [(cx + 8, top + 0.15 * h), (cx, top + 0.5 * h), (cx - 6, top + 0.85 * h)])
+    prediction(page, 1)
+
+
 def test_draw_a_one_then_clear_and_draw_a_zero(seeded_server, page):
     page.goto(f"{seeded_server.url}/draw")
     wait_for_app(page)
@@ -128,12 +138,7 @@ NOT_A_DIGIT = "This doesn't look like a digit the network knows"
 
 
 def test_a_star_is_called_no_digit_and_a_one_is_not(seeded_server, page):
-    page.goto(f"{seeded_server.url}/draw")
-    wait_for_app(page)
-    box = canvas_box(page)
-    cx, top, h = box["x"] + box["width"] / 2, box["y"], box["height"]
-    stroke(page, [(cx + 8, top + 0.15 * h), (cx, top + 0.5 * h), (cx - 6, top + 0.85 * h)])
-    prediction(page, 1)
+    draw_a_one(page, seeded_server.url)
     page.get_by_text("Likeness to its training digits").wait_for()
     assert page.get_by_text(NOT_A_DIGIT).count() == 0
 
@@ -159,12 +164,7 @@ def _ink(page) -> int:
 
 
 def test_the_drawing_stays_while_the_runs_above_it_change(seeded_server, page):
-    page.goto(f"{seeded_server.url}/draw")
-    wait_for_app(page)
-    box = canvas_box(page)
-    cx, top, h = box["x"] + box["width"] / 2, box["y"], box["height"]
-    stroke(page, [(cx + 8, top + 0.15 * h), (cx, top + 0.5 * h), (cx - 6, top + 0.85 * h)])
-    prediction(page, 1)
+    draw_a_one(page, seeded_server.url)
     page.mouse.move(5, 5)
     ink = _ink(page)
     assert ink > 1000

@@ -24,7 +24,7 @@ def _wait_for_points(page, at_least: int, timeout: float = 120) -> int:
     return n
 
 
-def test_live_run_grows_by_itself_stops_and_survives_a_reload(server, page):
+def test_live_run_grows_by_itself_stops_and_survives_a_reload(server, page, browser):
     # A real MNIST run of 8 epochs of 12,000 images each (2-3 s an epoch): long enough that
     # Stop, pressed once the chart has two points, lands while it still trains.
     page.goto(f"{server.url}/train?train_subset=12000&epochs=8&model=fast-cnn")
@@ -67,3 +67,32 @@ def test_live_run_grows_by_itself_stops_and_survives_a_reload(server, page):
     shown = picker.inner_text() + " ".join(i.input_value() for i in picker.locator("input").all())
     assert run_id in shown, shown
     screenshot(page, "runs-after-stop")
+
+    # The same run in a tab whose system theme is dark ("System", the menu's default): the
+    # charts take the page's light text on a see-through background, not the white template.
+    dark = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
+    try:
+        tab = dark.new_page()
+        tab.goto(f"{server.url}/train?run={run_id}")
+        wait_for_app(tab)
+        _wait_for_points(tab, at_least=first + 1, timeout=60)
+        frame = tab.locator(CHARTS).element_handle().content_frame()
+        colours = frame.evaluate(
+            "() => [...document.querySelectorAll('.js-plotly-plot')].map(p => [p._fullLayout"
+            ".font.color, p._fullLayout.paper_bgcolor, p._fullLayout.plot_bgcolor])")
+        page_text = tab.evaluate("() => getComputedStyle(document.querySelector('h1')).color")
+        assert colours and all(bg == pbg == "rgba(0,0,0,0)" for _, bg, pbg in colours), colours
+        light = [c for c, _, _ in colours if _brightness(c) > 180]
+        assert len(light) == len(colours), (colours, page_text)
+        assert _brightness(page_text) > 180, page_text  # the page itself is dark-themed
+        tab.mouse.move(5, 5)
+        screenshot(tab, "train-dark-theme")
+    finally:
+        dark.close()
+
+
+def _brightness(css_colour: str) -> float:
+    """The mean of a CSS colour's red, green and blue ("#rrggbb", "rgb(...)" or "rgba(...)")."""
+    if css_colour.startswith("#"):
+        return sum(int(css_colour[i:i + 2], 16) for i in (1, 3, 5)) / 3
+    return sum(float(v) for v in re.findall(r"[\d.]+", css_colour)[:3]) / 3
