@@ -53,7 +53,8 @@ def main() -> None:
     query = {"model": a.model, "epochs": str(a.epochs), "train_subset": str(a.subset),
              "eval_each_epoch": "0"}
     url = "/train?" + "&".join(f"{k}={v}" for k, v in query.items())
-    cli_args = [f"--{k.replace('_', '-')}={'false' if v == '0' else v}" for k, v in query.items()]
+    cli_args = [f"--no-{k.replace('_', '-')}" if v == "0" else f"--{k.replace('_', '-')}={v}"
+                for k, v in query.items()]
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         tmp = Path(tmp)
         cli = [headless(tmp / "cli0", cli_args)]
