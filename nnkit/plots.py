@@ -68,15 +68,13 @@ def _references(fig: go.Figure, dataset: str) -> None:
 def epoch_curves(history: Sequence[dict], metric: str = "accuracy", dataset: str = "",
                  names: Sequence[str] = ("train", "val", "test")) -> go.Figure:
     """Train/validation/test accuracy (or loss) per epoch, with reference lines for accuracy."""
-    fig = go.Figure()
     colors = {"train": "#2563eb", "val": "#f59e0b", "test": "#16a34a"}
-    for part in names:
-        key = f"{part}_{metric}"
-        pts = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
-        if pts:
-            ex, ey = zip(*pts, strict=True)
-            fig.add_scatter(x=ex, y=ey, mode="lines+markers", name=part,
-                            line=dict(color=colors[part]))
+    points = pd.DataFrame([(part, h["epoch"], h[f"{part}_{metric}"]) for part in names
+                           for h in history if h.get(f"{part}_{metric}") is not None],
+                          columns=["part", "epoch", metric])
+    fig = (px.line(points, x="epoch", y=metric, color="part", markers=True,
+                   color_discrete_map=colors) if len(points) else go.Figure())
+    fig.update_layout(legend_title_text="")
     if metric == "accuracy":
         _references(fig, dataset)
         fig.update_yaxes(tickformat=".1%")
