@@ -23,16 +23,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import random  # noqa: E402
-import sqlite3  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import tempfile
+import threading
+import time
 
-from harness import CHROMIUM, CHROMIUM_ARGS, Server  # noqa: E402
+from harness import CHROMIUM, CHROMIUM_ARGS, Server
 
 CODE, TEACHER = "LOAD42", "LOADTEACHER9"
 READY = ("() => { const s = document.querySelector('[data-testid=\"stStatusWidget\"]');"
@@ -89,7 +89,7 @@ async def student(browser, url: str, i: int, query: str, arrive: float, think: f
             if await page.locator('[data-testid="stException"]').count():
                 errors.append(f"student {i}: an exception on Runs")
         return run_id
-    except Exception as e:  # noqa: BLE001 - counted, reported
+    except Exception as e:  # counted, reported
         errors.append(f"student {i}: {type(e).__name__}: {str(e)[:200]}")
         return None
     finally:

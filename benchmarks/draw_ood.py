@@ -21,20 +21,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import os  # noqa: E402
-import tempfile  # noqa: E402
+import argparse
+import json
+import math
+import os
+import tempfile
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from draw_accuracy import drawings, trained_run  # noqa: E402
+import numpy as np
+import torch
+from draw_accuracy import drawings, trained_run
 
-from nnkit import data, ood, paths  # noqa: E402
-from nnkit.predict import Predictor  # noqa: E402
-from nnkit.preprocess import render_on_canvas, render_strokes  # noqa: E402
-from nnkit.runs import RunStore  # noqa: E402
+from nnkit import data, ood, paths
+from nnkit.predict import Predictor
+from nnkit.preprocess import render_on_canvas, render_strokes
+from nnkit.runs import RunStore
 
 FLAGGED_DIGITS_BAR, FLAGGED_SHAPES_BAR = 0.02, 0.70
 

@@ -20,21 +20,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
 
-import numpy as np  # noqa: E402
-import plotly.io  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import plotly.io
+import torch
 
-from nnkit import data, inspect, metrics, models, paths, plots  # noqa: E402
-from nnkit.config import RunConfig  # noqa: E402
-from nnkit.runs import RunStore  # noqa: E402
-from nnkit.training.runner import load_model, run_and_store  # noqa: E402
+from nnkit import data, inspect, metrics, models, paths, plots
+from nnkit.config import RunConfig
+from nnkit.runs import RunStore
+from nnkit.templates import template_grid, templates_from_weight
+from nnkit.training.runner import load_model, run_and_store
 
 BAR_MS = 1000.0
 MLP = RunConfig(model="mlp-500-300", train_subset=10000, epochs=1, optimizer="sgd", lr=0.05,
@@ -111,8 +112,8 @@ def main() -> None:
 
     def template_view():
         snap = store.load_arrays(mlp_id, "first_layer_e001")["weight"]
-        templates = inspect.templates_from_weight(snap, info.input_shape)
-        grid = inspect.template_grid(templates)
+        templates = templates_from_weight(snap, info.input_shape)
+        grid = template_grid(templates)
         plotly.io.to_json(plots.weight_grid(grid, "after epoch 1", height=700), validate=False)
         return len(templates)
 
@@ -134,7 +135,7 @@ def main() -> None:
     def maps_view():
         maps = inspect.feature_maps(cnn, bundle.as_float(test_x[3:4])[0])
         for name, m in maps:
-            grid = inspect.template_grid(m.numpy(), per_tile_scale=True)
+            grid = template_grid(m.numpy(), per_tile_scale=True)
             plotly.io.to_json(plots.activation_grid(grid, name), validate=False)
         return maps
 

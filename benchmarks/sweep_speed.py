@@ -19,17 +19,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
 
-from harness import REAL_DATA, Server, launch_chromium, wait_for_app  # noqa: E402
+from harness import REAL_DATA, Server, launch_chromium, wait_for_app
 
-from nnkit.runs import RunStore  # noqa: E402
+from nnkit.runs import RunStore
 
 CLI_ARGS = ["--dataset", "mnist", "--model", "mlp-64-64", "--param", "weight_decay",
             "--range", "log:1e-6:1e-3:4", "--replicates", "3"]

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout
 
-from nnkit import data, paths  # noqa: E402  (no torch: paths and data's prepare only)
+from nnkit import data, paths  # no torch: paths and data's prepare only
 
 SETTINGS = ["--optimizer", "adam", "--lr", "1e-3", "--weight-decay", "0", "--batch-size", "64",
             "--schedule", "none", "--epochs", "1"]

@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 - one clear line, never a traceback
+    except Exception as e:  # one clear line, never a traceback
         from nnkit import diskerrors
 
         # a full disk or an unwritable folder in words, not as the library's own error

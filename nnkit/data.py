@@ -99,7 +99,7 @@ def _download(name: str, root: Path, timeout: float, errors: list[str], log) -> 
             _open(name, root, train=True, download=True)
             _open(name, root, train=False, download=True)
         return True
-    except Exception as e:  # noqa: BLE001 - any failure falls through to the next source
+    except Exception as e:  # any failure falls through to the next source
         errors.append(f"torchvision download: {e}".splitlines()[0][:200])
         log("download failed; trying the next source")
         return False
@@ -227,7 +227,7 @@ class DataBundle:
 
     def to(self, device: torch.device) -> DataBundle:
         """Move every tensor to device."""
-        mv = lambda t: None if t is None else t.to(device)  # noqa: E731
+        mv = lambda t: None if t is None else t.to(device)
         return DataBundle(self.info, mv(self.train_x), mv(self.train_y), mv(self.val_x),
                           mv(self.val_y), mv(self.test_x), mv(self.test_y), self.normalize)
 

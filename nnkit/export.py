@@ -90,7 +90,7 @@ def onnx_bytes(store: RunStore, run_id: str) -> bytes:
                               output_names=[OUTPUT], dynamo=False, verbose=False,
                               dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
         proto = onnx.load_from_string(buffer.getvalue())
-    except Exception as e:  # noqa: BLE001 - any exporter failure is one clear sentence
+    except Exception as e:  # any exporter failure is one clear sentence
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
         raise ExportError(f"the {rec.model} model of run {run_id} could not be exported to ONNX "
                           f"({type(e).__name__}: {first})") from None

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from nnkit.templates import symmetric_limit, template_grid, templates_from_weight  # noqa: F401
+from nnkit.templates import templates_from_weight
 
 # Modules that may follow a Conv2d inside its block; feature_maps shows the map after them.
 _CONV_FOLLOWERS = (nn.BatchNorm2d, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh,

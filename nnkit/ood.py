@@ -101,6 +101,6 @@ def index_for(model: nn.Module, train_uint8, test_uint8, mean: float, std: float
               normalize: bool) -> FeatureIndex:
     """A FeatureIndex over the first TRAIN_IMAGES training digits, calibrated on the first
     CALIBRATION_IMAGES test digits."""
-    prep = lambda x: model_inputs(x, mean, std, normalize)  # noqa: E731
+    prep = lambda x: model_inputs(x, mean, std, normalize)
     return FeatureIndex(model, prep(train_uint8[:TRAIN_IMAGES]),
                         prep(test_uint8[:CALIBRATION_IMAGES]))

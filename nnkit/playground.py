@@ -190,7 +190,7 @@ class ToyTrainer:
         try:
             self._set("running")
             status, message = self._fit()
-        except Exception as e:  # noqa: BLE001 - the page shows it; the app goes on
+        except Exception as e:  # the page shows it; the app goes on
             status, message = "failed", f"{type(e).__name__}: {e}"
         self._set(status, message)
         return self.latest()

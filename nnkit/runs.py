@@ -412,7 +412,7 @@ class RunStore:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-        except Exception as e:  # noqa: BLE001 - any damage is reported the same way
+        except Exception as e:  # any damage is reported the same way
             raise StoreError(f"{path}: damaged or not an nnkit file ({e})") from None
 
 
@@ -428,7 +428,7 @@ def load_checkpoint_file(path: Path) -> dict:
     except pickle.UnpicklingError:  # weights_only refused a global: it could run code
         raise StoreError(f"{path}: refused: it holds more than plain weights (a pickle that "
                          "could run code), so it was not loaded") from None
-    except Exception as e:  # noqa: BLE001 - corrupt and foreign files alike
+    except Exception as e:  # corrupt and foreign files alike
         raise StoreError(f"{path}: refused, not a readable nnkit checkpoint "
                          f"({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:

@@ -308,7 +308,7 @@ if chosen:
         diff = sweep.differing_fields([r.config for r in picked])
         if diff:
             st.markdown("**Settings that differ**")
-            show = lambda x: f"{x:g}" if isinstance(x, float) else str(x)  # noqa: E731
+            show = lambda x: f"{x:g}" if isinstance(x, float) else str(x)
             st.dataframe(pd.DataFrame({"run": labels, **{k: [show(x) for x in xs]
                                                          for k, xs in diff.items()}}),
                          hide_index=True, key="exp_diff")

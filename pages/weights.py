@@ -8,6 +8,7 @@ import torch
 
 from nnkit import data, inspect, paths, plots
 from nnkit.runs import RunRecord, StoreError
+from nnkit.templates import template_grid, templates_from_weight
 from nnkit.training.runner import load_model
 from pages import ui
 
@@ -48,8 +49,8 @@ def snapshot_epochs(run_id: str) -> list[int]:
 
 def templates_figure(weight, info: data.DatasetInfo, title: str, per_tile: bool):
     """Every first-layer unit as one tiled picture (one heatmap however many units)."""
-    templates = inspect.templates_from_weight(weight, info.input_shape)
-    grid = inspect.template_grid(templates, per_tile_scale=per_tile)
+    templates = templates_from_weight(weight, info.input_shape)
+    grid = template_grid(templates, per_tile_scale=per_tile)
     pixel = min(16.0, max(1.1, 700 / grid.shape[0]))  # screen pixels per weight
     return plots.weight_grid(grid, title, height=int(grid.shape[0] * pixel + 40)), len(templates)
 
@@ -82,7 +83,7 @@ def unit_up_close(run: RunRecord, mtime: float, templates, info: data.DatasetInf
         a.plotly_chart(plots.weight_grid(tile, f"unit {unit}: red < 0 < blue", height=300),
                        key="unit_template")
     else:
-        grid = inspect.template_grid(tile[None])
+        grid = template_grid(tile[None])
         a.plotly_chart(plots.weight_grid(grid, f"unit {unit}", height=300), key="unit_template")
     try:
         x, y = _test_split(run.dataset, str(paths.data_dir()))
@@ -111,7 +112,7 @@ def feature_maps(model, run: RunRecord, info: data.DatasetInfo) -> None:
     cols[0].image(plots.pictures(x[i:i + 1].numpy(), SCALE), width=SCALE * x.shape[-1],
                   caption=f"#{i} label {info.classes[int(y[i])]}")
     for col, (name, m) in zip(cols[1:], maps, strict=False):
-        grid = inspect.template_grid(m.numpy(), per_tile_scale=True)
+        grid = template_grid(m.numpy(), per_tile_scale=True)
         col.plotly_chart(plots.activation_grid(grid, name, height=300), key=f"maps_{name}")
     st.caption("Each tile is one channel after its activation, on its own scale: bright where "
                "the filter found its pattern.")

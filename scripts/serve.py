@@ -38,7 +38,7 @@ def _warm_imports() -> None:
     sys.path.insert(0, str(ROOT))
     import streamlit.emojis  # noqa: F401  (st.set_page_config checks its icon against them)
 
-    import nnkit.jobs.manager  # noqa: F401
+    import nnkit.jobs.manager  # noqa: F401  (imported now, not in the first page's run)
     from nnkit import plots
 
     # plotly builds its validators on the first figure (~0.4 s): not during the first run

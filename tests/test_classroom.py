@@ -146,7 +146,7 @@ def test_only_the_owner_or_the_teacher_changes_a_run(people, room, store, mgr):
     with pytest.raises(AttributeError, match="not open to pages"):
         sb.update  # noqa: B018 - writing to the store directly is closed to pages
     with pytest.raises(AttributeError, match="not open to pages"):
-        mb.shutdown  # noqa: B018
+        mb.shutdown  # noqa: B018 - the queue's shutdown is closed to pages too
 
 
 def test_a_classmate_cannot_stop_or_delete_a_sweep_through_its_members(people, room, store,

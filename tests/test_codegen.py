@@ -20,7 +20,7 @@ def test_the_generated_model_has_the_presets_parameter_count(preset):
 
     shape = (3, 32, 32) if preset == "vgg-small" else (1, 28, 28)
     spec = models.preset(preset)
-    net = eval(model_code(spec, shape, 10), {"nn": nn})  # noqa: S307 - our own generated code
+    net = eval(model_code(spec, shape, 10), {"nn": nn})  # our own generated code
     assert sum(p.numel() for p in net.parameters()) == models.num_params(
         models.build_model(spec, shape, 10))
 

@@ -13,11 +13,10 @@ from nnkit.inspect import (
     feature_maps,
     first_layer,
     layer_activations,
-    symmetric_limit,
-    template_grid,
     top_activating,
     weight_templates,
 )
+from nnkit.templates import symmetric_limit, template_grid
 
 SIDE = 4  # tiny grey images are (1, SIDE, SIDE)
 UNITS = 3

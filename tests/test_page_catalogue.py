@@ -44,7 +44,7 @@ def test_moons_experiment_runs_in_the_queue_and_shows_both_boundaries():
     at = open_page("catalogue")
     at.button(key="run_moons").click().run()
     assert not at.exception
-    ended = lambda a: (a.button(key="run_moons").label == "Run again"  # noqa: E731
+    ended = lambda a: (a.button(key="run_moons").label == "Run again"
                        and not a.button(key="run_moons").disabled)
     at = rerun_until(at, ended, timeout=120)
     runs = {r.name: r for r in RunStore().list()}

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from apptest import button, open_page, texts
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # pages import `from pages import ui`
-
-from apptest import button, open_page, texts  # noqa: E402
-
-from nnkit.config import RunConfig  # noqa: E402
-from nnkit.runs import RunStore  # noqa: E402
-from nnkit.training.runner import run_and_store  # noqa: E402
+from nnkit.config import RunConfig
+from nnkit.runs import RunStore
+from nnkit.training.runner import run_and_store
 
 TINY = RunConfig(dataset="moons", model="mlp-64-64", epochs=2, device="cpu")
 

@@ -22,14 +22,14 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt "
                           "(CI installs it)")
 
-import streamlit as st  # noqa: E402
-from apptest import button, open_page, rerun_until, texts  # noqa: E402
+import streamlit as st
+from apptest import button, open_page, rerun_until, texts
 
-from nnkit.config import RunConfig  # noqa: E402  (after the skip: this module needs Ray)
-from nnkit.jobs import executors, rayexec  # noqa: E402
-from nnkit.jobs.manager import RunManager  # noqa: E402
-from nnkit.runs import RunStore  # noqa: E402
-from nnkit.training import sweep  # noqa: E402
+from nnkit.config import RunConfig
+from nnkit.jobs import executors, rayexec
+from nnkit.jobs.manager import RunManager
+from nnkit.runs import RunStore
+from nnkit.training import sweep
 
 pytestmark = pytest.mark.slow  # training processes or a cluster: scheduled first
 

@@ -357,7 +357,7 @@ class RunManager:
                 return
             try:
                 self._train(job_id, slot)
-            except Exception as e:  # noqa: BLE001 - this job fails, the queue goes on
+            except Exception as e:  # this job fails, the queue goes on
                 why = str(e) if isinstance(e, StoreError) else f"{type(e).__name__}: {e}"
                 self._fail(job_id, f"it could not be trained: {why}")
             finally:
@@ -403,7 +403,7 @@ class RunManager:
         why, and never ends the thread reading them (the queue would wait forever)."""
         try:
             self._handle_event(executor, msg)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             ev = msg.get("ev") if isinstance(msg, dict) else None
             with self.lock:
                 job_id = self._training_on(executor)

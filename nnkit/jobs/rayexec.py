@@ -51,7 +51,7 @@ def connect(address: str) -> None:
     try:
         ray.init(address=address, namespace="nnkit", log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": ROOT}})
-    except Exception as e:  # noqa: BLE001 - any failure to connect is "unreachable", in words
+    except Exception as e:  # any failure to connect is "unreachable", in words
         raise ClusterUnreachable(f"{type(e).__name__}: {e}") from None
     _connected[:] = [address]
 
@@ -183,7 +183,7 @@ class RayExecutor:
             self.relay = Relay.remote()
             ray.get(self.relay.take.remote(), timeout=60)
             gpus = ray.cluster_resources().get("GPU", 0)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise ClusterUnreachable(f"{type(e).__name__}: {e}") from None
         self.cpus = _number("NNKIT_RAY_CPUS_PER_TASK", 1)
         self.gpus = _number("NNKIT_RAY_GPUS_PER_TASK", 0.25 if gpus else 0)
@@ -239,7 +239,7 @@ class RayExecutor:
                 ).remote(str(self.store.path), str(self.store.runs_dir), part.to_dict(),
                          self.relay, env, os.getpid())
                 refs[ref] = runs
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             print(f"nnkit: the Ray cluster could not take job {job.id}: {e}", file=sys.stderr)
             return False
         with self.lock:
@@ -253,7 +253,7 @@ class RayExecutor:
             return False
         try:
             self.relay.command.remote(job_id, {"cmd": cmd, **fields})
-        except Exception:  # noqa: BLE001
+        except Exception:
             return False
         return True
 
@@ -283,7 +283,7 @@ class RayExecutor:
                 for ref in ready:
                     self._part_ended(ref)
                 time.sleep(POLL)
-        except Exception as e:  # noqa: BLE001 - the relay or the cluster is gone
+        except Exception as e:  # the relay or the cluster is gone
             code = -1
             self._lost(f"the Ray cluster at {self.address} was lost ({type(e).__name__}: "
                        f"{str(e).splitlines()[0] if str(e) else ''})")
@@ -308,7 +308,7 @@ class RayExecutor:
             cause = e.cause if getattr(e, "cause", None) is not None else e
             status, message = "failed", f"{type(cause).__name__}: {cause}"
             self._fail_runs(parts[ref], message)
-        except Exception as e:  # noqa: BLE001 - the worker or its node died
+        except Exception as e:  # the worker or its node died
             status, message = "failed", self._death(e)
             self._fail_runs(parts[ref], message)
         with self.lock:

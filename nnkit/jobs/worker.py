@@ -119,7 +119,7 @@ def train_one(store, run_id: str, control, emit: Emitter, unsaved: dict[str, dic
                                   bundle=bundle, callbacks=[PipeRecorder(emit, run_id)])
     except (data.DataError, StoreError) as e:  # StoreError includes a full disk, in words
         message = str(e)
-    except Exception as e:  # noqa: BLE001 - the run fails, the process goes on
+    except Exception as e:  # the run fails, the process goes on
         message = diskerrors.describe(e, store.runs_dir) or f"{type(e).__name__}: {e}"
     else:
         e = result.end
@@ -210,7 +210,7 @@ def run_job(store, job: Job, control, emit: Emitter, unsaved: dict[str, dict]) -
             status, message = train_group(store, job, control, emit)
     except StoreError as e:
         status, message = "failed", str(e)
-    except Exception as e:  # noqa: BLE001 - the job fails, the process goes on
+    except Exception as e:  # the job fails, the process goes on
         status = "failed"
         message = diskerrors.describe(e, store.runs_dir) or f"{type(e).__name__}: {e}"
     if status == "failed":  # members it did not get to end with it
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
         record_node(store, job.runs, f"local {socket.gethostname()}")
         try:
             run_job(store, job, controls[job.id], emit, unsaved)
-        except Exception as e:  # noqa: BLE001 - never reached by design; the queue goes on
+        except Exception as e:  # never reached by design; the queue goes on
             emit("job_end", job_id=job.id, status="failed",
                  message=f"the training process failed ({type(e).__name__}: {e})")
         controls.pop(job.id, None)

@@ -80,7 +80,7 @@ class _Data:
         self.bundle = bundles[0]
         shared = all(b is bundles[0] for b in bundles)
         parts = bundles[:1] if shared else bundles
-        stack = lambda name: (None if getattr(parts[0], name) is None  # noqa: E731
+        stack = lambda name: (None if getattr(parts[0], name) is None
                               else torch.stack([getattr(b, name) for b in parts]).to(device))
         self.train_x, self.train_y = stack("train_x"), stack("train_y")  # (1|K, N, ...)
         self.val_x, self.val_y = stack("val_x"), stack("val_y")
@@ -244,7 +244,7 @@ def _train_on(cfgs: Sequence[RunConfig], bundles: Sequence[DataBundle], device: 
     diverged: list[str] = [""] * k
     clock = Clock()
     status, message = "finished", ""
-    alive = lambda: [i for i in range(k) if not diverged[i]]  # noqa: E731
+    alive = lambda: [i for i in range(k) if not diverged[i]]
     try:
         for epoch in range(1, cfg.epochs + 1):
             base.train()

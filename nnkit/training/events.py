@@ -107,7 +107,7 @@ class Callbacks(Callback):
         for cb in self.members:
             try:
                 cb.on_run_end(event)
-            except Exception as e:  # noqa: BLE001 - the others must still hear of the end
+            except Exception as e:  # the others must still hear of the end
                 errors.append(e)
         if errors:
             raise errors[0]

@@ -266,7 +266,7 @@ def train_members(store: RunStore, run_ids: Sequence[str], control: RunControl |
             continue
         try:
             bundles = _bundles(gcfgs)
-        except Exception as e:  # noqa: BLE001 - this group fails; the others go on
+        except Exception as e:  # this group fails; the others go on
             ended(group, RunEnd("failed", f"{type(e).__name__}: {e}", 0.0, None, None))
             continue
         cbs = [[*store_callbacks(store, r, c, b.info, flush_seconds=5.0), *extra[r]]
