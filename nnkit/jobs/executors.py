@@ -33,6 +33,19 @@ def address() -> str:
     return os.environ.get(ADDRESS_VAR, "").strip()
 
 
+def silent(addr: str, timeout: float) -> str | None:
+    """Why nothing answers at a host:port address within timeout seconds; None when something
+    does (or the address has no port to try: Ray then says what is wrong)."""
+    host, _, port = addr.rpartition(":")
+    if not (host and port.isdigit()):
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        return f"nothing answers at {addr} ({e.strerror or e})"
+    return None
+
+
 def _fallback(addr: str, why: str) -> ClusterStatus:
     return ClusterStatus(f"Ray cluster at {addr} unreachable ({why}): jobs train in the "
                          "local training process instead", trouble=True)
@@ -83,10 +96,6 @@ def cluster_status() -> ClusterStatus:
         known = _last.get(addr)
     if known is not None:
         return known
-    host, _, port = addr.rpartition(":")
-    if host and port.isdigit():
-        try:
-            socket.create_connection((host, int(port)), timeout=0.5).close()
-        except OSError as e:
-            return _fallback(addr, f"nothing answers there: {e.strerror or e}")
+    if why := silent(addr, timeout=0.5):
+        return _fallback(addr, why)
     return ClusterStatus(f"Ray cluster at {addr}: jobs connect to it when the first one starts")

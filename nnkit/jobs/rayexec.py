@@ -24,6 +24,7 @@ from pathlib import Path
 
 import ray
 
+from nnkit.jobs import executors
 from nnkit.jobs.protocol import SHUTDOWN_REASON, Job
 from nnkit.runs import RunStore, StoreError
 
@@ -38,12 +39,8 @@ class ClusterUnreachable(Exception):
 
 def connect(address: str) -> None:
     """Connect this process to the cluster at address (host:port of `ray start --head`)."""
-    host, _, port = address.rpartition(":")
-    if host and port.isdigit():  # fail in a second, not after Ray's long retries
-        try:
-            socket.create_connection((host, int(port)), timeout=2.0).close()
-        except OSError as e:
-            raise ClusterUnreachable(f"nothing answers at {address} ({e.strerror or e})") from None
+    if why := executors.silent(address, timeout=2.0):  # in seconds, not Ray's long retries
+        raise ClusterUnreachable(why)
     if ray.is_initialized():
         if _connected == [address]:
             return
@@ -375,8 +372,6 @@ class RayExecutor:
 
     def _lost(self, why: str) -> None:
         """The cluster is gone: every job it had ends as failed, named so."""
-        from nnkit.jobs import executors
-
         print(f"nnkit: {why}", file=sys.stderr)
         executors.note_lost(self.address, why)
         with self.lock:
