@@ -61,9 +61,12 @@ class StoreWriter(Callback):
         self.store.add_epoch(self.run_id, event)
 
     def on_run_end(self, event: RunEnd) -> None:
+        """A failed run's ending is written now; any other is written by save_result, after
+        what the run learned, so a run never reads as ended before its checkpoint exists."""
         try:
             self.flush()
-            self.store.finish(self.run_id, event)
+            if event.status == "failed":
+                self.store.finish(self.run_id, event)
         except StoreError:
             if event.status != "failed":
                 raise
@@ -119,7 +122,8 @@ def load_bundle_for(cfg: RunConfig) -> data.DataBundle:
 
 def save_result(store: RunStore, run_id: str, cfg: RunConfig, info: data.DatasetInfo,
                 result: TrainResult) -> None:
-    """Keep what was learned (also after a stop) and the final evaluation for inspection."""
+    """Keep what was learned (also after a stop) and the final evaluation for inspection,
+    then record how the run ended (StoreWriter leaves that to this)."""
     if result.end.status in ("finished", "stopped"):
         state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
         store.save_checkpoint(run_id, state, cfg.model_spec().to_dict(), info.input_shape,
@@ -129,6 +133,7 @@ def save_result(store: RunStore, run_id: str, cfg: RunConfig, info: data.Dataset
         store.save_arrays(run_id, "evaluation", preds=ev.preds.astype(np.int16),
                           probs=ev.probs.astype(np.float16), confusion=ev.confusion,
                           loss=np.float64(ev.loss), accuracy=np.float64(ev.accuracy))
+    store.finish(run_id, result.end)
     if result.notice:
         rec = store.get(run_id)
         if rec is not None:
