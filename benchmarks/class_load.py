@@ -2,17 +2,19 @@
 
 Each student has their own Chromium context and joins at a random moment of the first
 --arrive seconds (a room fills over a minute or two): opens the link, enters the class code
-and a name, and starts a short run from the Train page. While the queue drains, every student opens
-their Runs page again and again at a person's pace (a page every --think seconds, ±50 %,
-random), and each load is timed from the request to Streamlit's finished script run. The
-browsers share this machine's CPU with the server: each load costs Chromium ~1-2 s of CPU here
-(the server ~0.05-0.4 s), so the pace decides how busy the 2 cores are. Prints: runs
-finished / lost / duplicated, pages that showed an exception, page-load times (median, 95th
-percentile; the bar: 3 s), how long the queue took to drain, and the server's peak memory
-(its process and the training process it started, RSS).
+and a name, and starts a short run from the Train page. While the queue drains, every student goes
+back and forth between Runs and Train at a person's pace (a page every --think seconds, ±50 %,
+random): by the sidebar's links, as one does in the app, and every --reload-every-th time by
+reloading the browser tab instead. Each page is timed from the click (or the request) to
+Streamlit's finished script run, and the two kinds are reported apart. The browsers share this
+machine's CPU with the server: a reload costs Chromium ~1-2 s of CPU here (it parses the whole
+frontend again), a link click much less (the server ~0.05-0.4 s either way), so the pace
+decides how busy the 2 cores are. Prints: runs finished / lost / duplicated, pages that showed
+an exception, page times (median, 95th percentile; the bar: 3 s), how long the queue took to
+drain, and the server's peak memory (its process and the training process it started, RSS).
 
     python benchmarks/class_load.py [--students 30] [--arrive 120] [--think 20] [--subset 1000]
-                                    [--model mlp-64-64]
+                                    [--model mlp-64-64] [--reload-every 4]
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ import time
 from harness import CHROMIUM, CHROMIUM_ARGS, Server
 
 CODE, TEACHER = "LOAD42", "LOADTEACHER9"
-READY = ("() => { const s = document.querySelector('[data-testid=\"stStatusWidget\"]');"
+READY = ("(title) => { const s = document.querySelector('[data-testid=\"stStatusWidget\"]');"
+         " const h = document.querySelector('[data-testid=\"stMainBlockContainer\"] h1');"
          " return !!document.querySelector('[data-testid=\"stApp\"]') && (!s || s.innerText === '')"
          " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
-         " && !!document.querySelector('[data-testid=\"stMainBlockContainer\"] h1'); }")
+         " && !!h && (!title || h.innerText.trim() === title); }")
 
 
 def rss_mb(pid: int) -> float:
@@ -58,7 +61,8 @@ def rss_mb(pid: int) -> float:
 
 
 async def student(browser, url: str, i: int, query: str, arrive: float, think: float,
-                  loads: list, errors: list, stop: asyncio.Event) -> str | None:
+                  reload_every: int, loads: list, errors: list,
+                  stop: asyncio.Event) -> str | None:
     pace = random.Random(i)
     await asyncio.sleep(pace.uniform(0, arrive))
     ctx = await browser.new_context(viewport={"width": 1200, "height": 900})
@@ -72,22 +76,30 @@ async def student(browser, url: str, i: int, query: str, arrive: float, think: f
         await page.locator('[data-testid="stSidebar"]').get_by_text("Signed in as").wait_for()
         await page.wait_for_function("() => document.cookie.includes('nnkit_token=')")
         await page.goto(f"{url}/train?{query}")
-        await page.wait_for_function(READY)
+        await page.wait_for_function(READY, arg="Train")
         await page.get_by_role("button", name="Train", exact=True).click()
         await page.wait_for_function("() => new URLSearchParams(location.search).has('run')")
         run_id = (await page.evaluate("() => new URLSearchParams(location.search).get('run')"))
-        while not stop.is_set():  # open Runs while the queue drains, timing each load
+        views = 0
+        while not stop.is_set():  # Runs and Train in turn while the queue drains, each timed
             try:  # a person reads the page a while before the next
                 await asyncio.wait_for(stop.wait(), think * pace.uniform(0.5, 1.5))
                 break
             except TimeoutError:
                 pass
+            views += 1
+            title = "Runs" if views % 2 else "Train"
+            reload = reload_every > 0 and views % reload_every == 0
             t0 = time.perf_counter()
-            await page.goto(f"{url}/runs")
-            await page.wait_for_function(READY)
-            loads.append(time.perf_counter() - t0)
+            if reload:
+                await page.goto(f"{url}/{title.lower()}")
+            else:
+                await page.locator(f'[data-testid="stSidebarNav"] a[href$="/{title.lower()}"]'
+                                   ).click()
+            await page.wait_for_function(READY, arg=title)
+            loads.append(("reload" if reload else "link", time.perf_counter() - t0))
             if await page.locator('[data-testid="stException"]').count():
-                errors.append(f"student {i}: an exception on Runs")
+                errors.append(f"student {i}: an exception on {title}")
         return run_id
     except Exception as e:  # counted, reported
         errors.append(f"student {i}: {type(e).__name__}: {str(e)[:200]}")
@@ -118,7 +130,7 @@ async def main_async(a) -> None:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             t0 = time.perf_counter()
             tasks = [asyncio.create_task(student(browser, server.url, i, query, a.arrive,
-                                                 a.think, loads, errors, stop))
+                                                 a.think, a.reload_every, loads, errors, stop))
                      for i in range(a.students)]
             db = home / "runs.sqlite"
             drained = None
@@ -148,17 +160,19 @@ async def main_async(a) -> None:
         by_owner[owner] = by_owner.get(owner, 0) + 1
     finished = sum(1 for r in rows if r[2] == "finished")
     started = [r for r in run_ids if r]
-    loads.sort()
-    p95 = loads[int(0.95 * (len(loads) - 1))] if loads else float("nan")
     print(f"students: {a.students}, joining over {a.arrive:g} s, a page every {a.think:g} s "
           "±50 % each; "
           f"runs started from a page: {len(started)}; "
           f"in the store: {len(rows)}; finished: {finished}; "
           f"lost: {a.students - len(rows)}; duplicated: {sum(v - 1 for v in by_owner.values())}")
     print(f"queue drained in: {drained:.1f} s" if drained else "queue did not drain in time")
-    if loads:
-        print(f"Runs page loads while draining: {len(loads)}; median {statistics.median(loads):.2f}"
-              f" s; 95th percentile {p95:.2f} s (bar: 3 s); max {loads[-1]:.2f} s")
+    for kind, what in (("link", "pages opened by a sidebar link"),
+                       ("reload", "pages opened by reloading the tab")):
+        times = sorted(t for k, t in loads if k == kind)
+        if times:
+            p95 = times[int(0.95 * (len(times) - 1))]
+            print(f"{what} while draining: {len(times)}; median {statistics.median(times):.2f} s;"
+                  f" 95th percentile {p95:.2f} s (bar: 3 s); max {times[-1]:.2f} s")
     print(f"server peak memory (RSS, with its training process): {peak[0]:.0f} MB")
     print(f"pages with an exception or a failed step: {len(errors)}")
     for e in errors[:10]:
@@ -172,6 +186,9 @@ def main() -> None:
                    help="students join at random moments of this many seconds")
     p.add_argument("--think", type=float, default=20.0,
                    help="seconds a student reads a page before opening the next (±50 %%)")
+    p.add_argument("--reload-every", type=int, default=4,
+                   help="every n-th page is a reload of the tab, the others a sidebar link "
+                        "(0: links only)")
     p.add_argument("--subset", type=int, default=1000)
     p.add_argument("--model", default="mlp-64-64")
     p.add_argument("--timeout", type=float, default=900)

@@ -7,10 +7,12 @@ with NNKIT_RAY_ADDRESS pointing at the cluster, and without it (the local traini
 The sweep: fast-cnn on MNIST, lr 0.05 and 0.1, 2 replicates (4 members, one batched group),
 1 epoch on the first --subset training images. Each process runs the sweep twice: the first
 includes starting the training process (or connecting to Ray and starting its workers), the
-second is the steady state of a server that already runs. Sides alternate, --repeat times;
+second is the steady state of a server that already runs (with --form-seconds S, the first
+is the first sweep of a page opened S seconds before Run was pressed: the page readies the
+executor on load, as the Experiments page does). Sides alternate, --repeat times;
 the ratios of medians are printed (the bar: Ray / local <= 1.25).
 
-    python benchmarks/ray_sweep.py [--repeat 3] [--subset 20000]
+    python benchmarks/ray_sweep.py [--repeat 3] [--subset 20000] [--form-seconds 0]
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ from nnkit.training import sweep
 store = RunStore()
 mgr = RunManager(store)
 base = RunConfig(dataset="mnist", model="fast-cnn", epochs=1, train_subset=int(sys.argv[1]))
+form = float(sys.argv[2])
+if form > 0:  # the Experiments page was opened: it readies the executor, the form is filled in
+    mgr.warm()
+    time.sleep(form)
 out = []
 for i in range(2):
     spec = sweep.SweepSpec(base, "lr", (0.05, 0.1), replicates=2, name=f"bench {i}")
@@ -93,7 +99,7 @@ def start_cluster(temp: str) -> tuple[str, list[subprocess.Popen]]:
     return address, [node, head]
 
 
-def side(address: str | None, subset: int, data_dir: str) -> dict:
+def side(address: str | None, subset: int, data_dir: str, form: float) -> dict:
     """One fresh server-like process that runs the sweep twice; its figures."""
     with tempfile.TemporaryDirectory(prefix="nnkit-bench-") as home:
         env = {**os.environ, "NNKIT_HOME": home, "NNKIT_DATA": data_dir, "NNKIT_OFFLINE": "1",
@@ -101,7 +107,8 @@ def side(address: str | None, subset: int, data_dir: str) -> dict:
         env.pop("NNKIT_RAY_ADDRESS", None)
         if address:
             env["NNKIT_RAY_ADDRESS"] = address
-        proc = subprocess.run([sys.executable, "-c", DRIVER, str(subset)], env=env, cwd=ROOT,
+        proc = subprocess.run([sys.executable, "-c", DRIVER, str(subset), str(form)], env=env,
+                              cwd=ROOT,
                               capture_output=True, text=True, timeout=1800)
     if proc.returncode:
         raise SystemExit(f"the {'Ray' if address else 'local'} side failed:\n{proc.stderr}")
@@ -112,6 +119,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--subset", type=int, default=20000)
+    p.add_argument("--form-seconds", type=float, default=0.0,
+                   help="open the page first: the server readies its executor (the training "
+                        "process, or the Ray connection and workers) this many seconds before "
+                        "Run is pressed, as the Experiments page does; 0: fully cold")
     args = p.parse_args()
     from nnkit import paths
 
@@ -122,7 +133,8 @@ def main() -> None:
     try:
         for i in range(args.repeat):
             for name in ("local", "ray") if i % 2 == 0 else ("ray", "local"):
-                r = side(address if name == "ray" else None, args.subset, data_dir)
+                r = side(address if name == "ray" else None, args.subset, data_dir,
+                         args.form_seconds)
                 first, second = r["sweeps"]
                 print(f"{name:5s} first {first['seconds']:6.1f} s  second {second['seconds']:6.1f}"
                       f" s  {second['images_per_second']:7.0f} img/s  {second['statuses']} "
@@ -135,7 +147,10 @@ def main() -> None:
         for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(60)
-    for k, label in ((0, "first sweep (starting the training process / Ray workers)"),
+    first = (f"first sweep (the page opened {args.form_seconds:g} s before Run)"
+             if args.form_seconds > 0 else "first sweep (starting the training process / Ray "
+             "workers)")
+    for k, label in ((0, first),
                      (1, "second sweep (a server already running)")):
         med = {n: statistics.median(r["sweeps"][k]["seconds"] for r in rs)
                for n, rs in results.items()}

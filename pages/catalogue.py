@@ -27,6 +27,7 @@ st.markdown(
 )
 ui.where_jobs_train()
 mgr, store = ui.manager(), ui.store()
+mgr.warm(delay=3.0)  # as on Train: the training process starts while a card is read
 
 
 def link(page: str, label: str, hint: str, **kwargs) -> None:

@@ -75,6 +75,7 @@ st.title("Experiments")
 st.caption("Vary one setting, train every value a few times with different seeds, and see how "
            "much of a difference is real. Every member is an ordinary run on the Runs page.")
 store, mgr = ui.store(), ui.manager()
+mgr.warm(delay=3.0)  # as on Train: the training process starts while the form is filled in
 runs = ui.list_runs()
 
 defaults = {"exp_source": SOURCES[0], "exp_dataset": "mnist", "exp_model": "mlp-64-64",

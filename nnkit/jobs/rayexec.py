@@ -168,8 +168,28 @@ def train_part(store_path: str, runs_dir: str, job: dict, relay, env: dict,
     return status, message, node
 
 
+@ray.remote(max_retries=0)
+def ready_worker(env: dict) -> str:
+    """Import the training code on a worker (torch: ~3 s of a core) and ask for the device:
+    Ray hands a later task to this idle worker, which then starts training at once."""
+    os.environ.update(env)
+    from nnkit import device
+    from nnkit.jobs import worker  # noqa: F401  (imported for its import time)
+    from nnkit.training import runner, sweep  # noqa: F401
+
+    device.pick("auto")
+    return node_name()
+
+
+def nnkit_env() -> dict:
+    """The NNKIT_ settings a task trains with (the server's)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("NNKIT_")}
+
+
 class RayExecutor:
     """Jobs as Ray tasks, and a thread that hands their events to on_event."""
+
+    warm_workers = 8  # at most this many workers are readied when the executor starts
 
     name = "ray"
 
@@ -197,6 +217,11 @@ class RayExecutor:
         self.results: dict[str, list] = {}  # job id -> its tasks' endings so far
         self._alive, self._closing = True, False
         threading.Thread(target=self._pump, name="nnkit-ray-events", daemon=True).start()
+        # Workers shaped like the tasks to come, spread over the nodes, ready the training
+        # code while the page's form is filled in (the server starts this on a page's load).
+        self.warming = [ready_worker.options(num_cpus=self.cpus, num_gpus=self.gpus,
+                                             scheduling_strategy="SPREAD").remote(nnkit_env())
+                        for _ in range(min(self.at_once, self.warm_workers))]
 
     @property
     def alive(self) -> bool:
@@ -226,7 +251,7 @@ class RayExecutor:
         """Hand a job over as its tasks; False if the cluster cannot take it."""
         if not self._alive:
             return False
-        env = {k: v for k, v in os.environ.items() if k.startswith("NNKIT_")}
+        env = nnkit_env()
         try:
             refs = {}
             for runs in self.parts(job):
